@@ -1,0 +1,53 @@
+//! Builds the HTTP server on a listener it binds itself, so tests can ask for port 0.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::HttpServer;
+
+use crate::clock::Clock;
+use crate::db::DbPool;
+use crate::http::{self, AppState, RouteTable};
+use crate::service::{auth, Settings};
+
+pub struct ServerConfig {
+    pub bind: String,
+    pub admin_token: Option<String>,
+    pub max_body_bytes: usize,
+}
+
+pub struct Application {
+    server: Server,
+    port: u16,
+}
+
+impl Application {
+    pub fn build(config: &ServerConfig, pool: DbPool, clock: Arc<dyn Clock>) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(&config.bind)?;
+        let port = listener.local_addr()?.port();
+        let settings = Settings { admin_token_hash: config.admin_token.as_deref().map(auth::hash_token) };
+        let state = AppState { pool, clock, settings: Arc::new(settings) };
+        let openapi = http::openapi();
+        let route_table = Arc::new(RouteTable::new(&openapi));
+        let max_body_bytes = config.max_body_bytes;
+        let server = HttpServer::new(move || http::app(state.clone(), max_body_bytes, openapi.clone(), route_table.clone()))
+            .listen(listener)?
+            .shutdown_timeout(5)
+            .run();
+        Ok(Self { server, port })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped (SIGINT/SIGTERM, or the handle).
+    pub async fn run(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

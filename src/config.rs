@@ -1,0 +1,28 @@
+//! Configuration shared by the binaries, from flags and `PACKRELEASE_*` variables.
+
+use clap::Args;
+
+pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// SQLite file path (or sqlite://PATH) or a postgres:// URL.
+    #[arg(long, env = "PACKRELEASE_DATABASE_URL", default_value = "packrelease.db", global = true)]
+    pub database_url: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "PACKRELEASE_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// A fixed admin token. When unset, the first start mints one and prints it once.
+    #[arg(long, env = "PACKRELEASE_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Largest JSON body accepted, in bytes (larger ones get a 413 problem).
+    #[arg(long, env = "PACKRELEASE_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+    /// Database connections in the pool.
+    #[arg(long, env = "PACKRELEASE_DB_POOL_SIZE", default_value_t = 10)]
+    pub pool_size: u32,
+}

@@ -1,0 +1,285 @@
+//! Database access shared by every binary: the SQLite/PostgreSQL connection,
+//! URL parsing, start-up connection with a clear failure, migrations and the pool.
+
+use std::time::{Duration, Instant};
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// Arbitrary constant key of the advisory lock that serialises migrations
+/// across replicas starting at once.
+const MIGRATION_LOCK_KEY: i64 = 0x7061_636b_7265_6c;
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+pub type DbPool = r2d2::Pool<ConnectionManager>;
+pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
+
+impl DbConnection {
+    /// A read-write transaction. On SQLite it starts with `BEGIN IMMEDIATE`, so
+    /// a transaction that reads and then writes never fails with SQLITE_BUSY
+    /// half-way; on PostgreSQL it is a plain transaction.
+    pub fn write_transaction<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Self) -> Result<T, E>,
+        E: From<diesel::result::Error>,
+    {
+        match self {
+            DbConnection::Postgresql(_) => return self.transaction(f),
+            DbConnection::Sqlite(sqlite) => {
+                AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?
+            }
+        }
+        // The multi-connection's transaction manager delegates to the inner
+        // connection's, which now holds the open transaction.
+        match f(self) {
+            Ok(value) => {
+                <Self as TransactionManager<Self>>::commit_transaction(self)?;
+                Ok(value)
+            }
+            Err(error) => match <Self as TransactionManager<Self>>::rollback_transaction(self) {
+                Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(error),
+                Err(rollback_error) => Err(rollback_error.into()),
+            },
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbConnection::Postgresql(_) => Backend::Postgres,
+            DbConnection::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database location, checked before anything connects to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseUrl {
+    pub backend: Backend,
+    /// What the backend's driver is given: a file path for SQLite, a libpq URL for PostgreSQL.
+    pub target: String,
+}
+
+impl DatabaseUrl {
+    /// Accepts a `postgres://` or `postgresql://` URL, a `sqlite://` URL, or a plain file path.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err("the database URL is empty".into());
+        }
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            let rest = raw.split_once("://").map(|(_, rest)| rest).unwrap_or_default();
+            if rest.is_empty() || rest.starts_with('/') && rest.len() == 1 {
+                return Err(format!("the PostgreSQL URL '{raw}' names no server"));
+            }
+            // Without a connect timeout libpq waits minutes for a host that never answers.
+            let target = if raw.contains("connect_timeout=") {
+                raw.to_string()
+            } else if raw.contains('?') {
+                format!("{raw}&connect_timeout=5")
+            } else {
+                format!("{raw}?connect_timeout=5")
+            };
+            return Ok(Self { backend: Backend::Postgres, target });
+        }
+        if let Some(path) = raw.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err("the sqlite:// URL names no file".into());
+            }
+            return Ok(Self { backend: Backend::Sqlite, target: path.to_string() });
+        }
+        if let Some((scheme, _)) = raw.split_once("://") {
+            return Err(format!(
+                "unsupported database URL scheme '{scheme}://': use a SQLite file path, sqlite://PATH or postgres://..."
+            ));
+        }
+        Ok(Self { backend: Backend::Sqlite, target: raw.to_string() })
+    }
+
+    /// The URL without its password, for messages and logs.
+    pub fn redacted(&self) -> String {
+        match self.backend {
+            Backend::Sqlite => self.target.clone(),
+            Backend::Postgres => match (self.target.find("://"), self.target.rfind('@')) {
+                (Some(scheme_end), Some(at)) if at > scheme_end => {
+                    let userinfo = &self.target[scheme_end + 3..at];
+                    let user = userinfo.split(':').next().unwrap_or_default();
+                    format!("{}{}:***{}", &self.target[..scheme_end + 3], user, &self.target[at..])
+                }
+                _ => self.target.clone(),
+            },
+        }
+    }
+
+    /// One direct connection, with the per-connection settings SQLite needs.
+    pub fn establish(&self) -> Result<DbConnection, ConnectError> {
+        match self.backend {
+            Backend::Postgres => PgConnection::establish(&self.target)
+                .map(DbConnection::Postgresql)
+                .map_err(|e| ConnectError::classify(e.to_string())),
+            Backend::Sqlite => {
+                let mut conn = SqliteConnection::establish(&self.target)
+                    .map_err(|e| ConnectError::Fatal(e.to_string()))?;
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                )
+                .map_err(|e| ConnectError::Fatal(format!("cannot open {}: {e}", self.target)))?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    /// Connects at start-up: an unreachable server is retried for `patience`,
+    /// anything else (bad credentials, missing database, unwritable file) fails at once.
+    pub fn connect_at_startup(&self, patience: Duration) -> Result<DbConnection, String> {
+        let started = Instant::now();
+        loop {
+            match self.establish() {
+                Ok(conn) => return Ok(conn),
+                Err(ConnectError::Transient(message)) if started.elapsed() < patience => {
+                    tracing::warn!(database = %self.redacted(), %message, "database not reachable yet, retrying");
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Err(ConnectError::Transient(message) | ConnectError::Fatal(message)) => {
+                    return Err(format!("cannot connect to {}: {}", self.redacted(), message.trim()))
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum ConnectError {
+    /// The server may come up in a moment (refused, timed out, starting up).
+    Transient(String),
+    Fatal(String),
+}
+
+impl ConnectError {
+    fn classify(message: String) -> Self {
+        const TRANSIENT: [&str; 5] = [
+            "Connection refused",
+            "timeout expired",
+            "timed out",
+            "the database system is starting up",
+            "No such file or directory",
+        ];
+        if TRANSIENT.iter().any(|needle| message.contains(needle)) {
+            Self::Transient(message)
+        } else {
+            Self::Fatal(message)
+        }
+    }
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Transient(m) | Self::Fatal(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+/// Applies pending migrations; on PostgreSQL under an advisory lock so two
+/// replicas starting together never race.
+pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, String> {
+    let lock = conn.backend() == Backend::Postgres;
+    if lock {
+        diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
+            .execute(conn)
+            .map_err(|e| format!("cannot take the migration lock: {e}"))?;
+    }
+    let result = conn
+        .run_pending_migrations(MIGRATIONS)
+        .map(|applied| applied.len())
+        .map_err(|e| format!("migration failed: {e}"));
+    if lock {
+        diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
+            .execute(conn)
+            .map_err(|e| format!("cannot release the migration lock: {e}"))?;
+    }
+    result
+}
+
+/// The r2d2 manager: connects with the backend the URL names (never by trial,
+/// which is what makes a multi-connection swallow the real error).
+pub struct ConnectionManager {
+    url: DatabaseUrl,
+}
+
+impl r2d2::ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = ConnectError;
+
+    fn connect(&self) -> Result<DbConnection, ConnectError> {
+        self.url.establish()
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), ConnectError> {
+        conn.batch_execute("SELECT 1").map_err(|e| ConnectError::Transient(e.to_string()))
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        diesel::r2d2::R2D2Connection::is_broken(conn)
+    }
+}
+
+/// Connects (with start-up patience), migrates, and builds the pool.
+pub fn open(url: &DatabaseUrl, pool_size: u32) -> Result<DbPool, String> {
+    let mut conn = url.connect_at_startup(Duration::from_secs(10))?;
+    let applied = run_migrations(&mut conn)?;
+    if applied > 0 {
+        tracing::info!(applied, "applied database migrations");
+    }
+    drop(conn);
+    r2d2::Pool::builder()
+        .max_size(pool_size)
+        .min_idle(Some(1))
+        .connection_timeout(Duration::from_secs(5))
+        .build(ConnectionManager { url: url.clone() })
+        .map_err(|e| format!("cannot build the connection pool for {}: {e}", url.redacted()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_paths_and_sqlite_urls_are_sqlite() {
+        assert_eq!(DatabaseUrl::parse("packrelease.db").unwrap().backend, Backend::Sqlite);
+        let url = DatabaseUrl::parse("sqlite:///tmp/x.db").unwrap();
+        assert_eq!((url.backend, url.target.as_str()), (Backend::Sqlite, "/tmp/x.db"));
+    }
+
+    #[test]
+    fn postgres_urls_get_a_connect_timeout() {
+        let url = DatabaseUrl::parse("postgres://u:secret@h/db").unwrap();
+        assert_eq!(url.target, "postgres://u:secret@h/db?connect_timeout=5");
+        assert_eq!(url.redacted(), "postgres://u:***@h/db?connect_timeout=5");
+    }
+
+    #[test]
+    fn unknown_schemes_and_empty_urls_are_refused() {
+        assert!(DatabaseUrl::parse("mysql://h/db").is_err());
+        assert!(DatabaseUrl::parse("  ").is_err());
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
+    }
+}

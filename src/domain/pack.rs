@@ -1,0 +1,96 @@
+//! Integration packs: their limits and which components they may hold.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::component::ComponentType;
+use crate::error::AppError;
+
+pub const MAX_NAME_CHARS: usize = 100;
+pub const MAX_DESCRIPTION_CHARS: usize = 500;
+pub const MAX_COMPONENTS: i64 = 100;
+
+/// Fixed at creation: `single` installs once per account, `multiple` several
+/// times under distinct override names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InstallationType {
+    Single,
+    Multiple,
+}
+
+impl InstallationType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Single => "single",
+            Self::Multiple => "multiple",
+        }
+    }
+
+    pub fn from_db(raw: &str) -> Self {
+        if raw == "multiple" {
+            Self::Multiple
+        } else {
+            Self::Single
+        }
+    }
+}
+
+/// Whether a component of this type may join a pack of this installation type
+/// that already holds `member_count` components.
+pub fn check_new_member(
+    installation_type: InstallationType,
+    component_type: ComponentType,
+    member_count: i64,
+) -> Result<(), AppError> {
+    if !component_type.is_shareable() {
+        return Err(AppError::rule(
+            "component_type_not_shareable",
+            format!("{} components cannot be added to a pack", component_type.as_str()),
+        ));
+    }
+    if installation_type == InstallationType::Multiple && component_type == ComponentType::ApiService {
+        return Err(AppError::rule(
+            "api_service_in_multiple_pack",
+            "a pack with installation type 'multiple' cannot hold API service components",
+        ));
+    }
+    if member_count >= MAX_COMPONENTS {
+        return Err(AppError::rule(
+            "pack_full",
+            format!("a pack holds at most {MAX_COMPONENTS} components"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(result: Result<(), AppError>) -> &'static str {
+        match result {
+            Ok(()) => "ok",
+            Err(AppError::Rule { code, .. }) => code,
+            Err(_) => "other",
+        }
+    }
+
+    #[test]
+    fn multiple_packs_refuse_api_services() {
+        assert_eq!(code(check_new_member(InstallationType::Multiple, ComponentType::ApiService, 0)), "api_service_in_multiple_pack");
+        assert_eq!(code(check_new_member(InstallationType::Single, ComponentType::ApiService, 0)), "ok");
+        assert_eq!(code(check_new_member(InstallationType::Multiple, ComponentType::Process, 0)), "ok");
+    }
+
+    #[test]
+    fn a_pack_holds_at_most_one_hundred_components() {
+        assert_eq!(code(check_new_member(InstallationType::Single, ComponentType::Process, 99)), "ok");
+        assert_eq!(code(check_new_member(InstallationType::Single, ComponentType::Process, 100)), "pack_full");
+    }
+
+    #[test]
+    fn unshareable_types_never_join() {
+        assert_eq!(code(check_new_member(InstallationType::Single, ComponentType::Connection, 0)), "component_type_not_shareable");
+    }
+}

@@ -1,0 +1,56 @@
+//! Checks shared by every free-text field.
+
+use crate::error::FieldError;
+
+/// A display name: trimmed, 1–`max` characters, no control characters.
+pub fn parse_name(field: &str, raw: &str, max: usize) -> Result<String, FieldError> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err(FieldError::new(field, "required", format!("{field} must not be blank")));
+    }
+    limit_length(field, name, max)?;
+    if name.chars().any(char::is_control) {
+        return Err(FieldError::new(field, "invalid_format", format!("{field} must not contain control characters")));
+    }
+    Ok(name.to_string())
+}
+
+/// At most `max` characters (Unicode scalar values, as a user counts them).
+pub fn limit_length(field: &str, text: &str, max: usize) -> Result<(), FieldError> {
+    if text.chars().count() > max {
+        return Err(FieldError::new(field, "too_long", format!("{field} must be at most {max} characters")));
+    }
+    Ok(())
+}
+
+/// Collects field errors so a request learns about all of them at once.
+#[derive(Default)]
+pub struct Checks(Vec<FieldError>);
+
+impl Checks {
+    pub fn check<T>(&mut self, result: Result<T, FieldError>) -> Option<T> {
+        result.map_err(|e| self.0.push(e)).ok()
+    }
+
+    pub fn finish(self) -> Result<(), crate::error::AppError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(crate::error::AppError::Validation(self.0))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(parse_name("name", "  Orders  ", 10).unwrap(), "Orders");
+        assert_eq!(parse_name("name", "   ", 10).unwrap_err().code, "required");
+        assert_eq!(parse_name("name", "x".repeat(11).as_str(), 10).unwrap_err().code, "too_long");
+        assert_eq!(parse_name("name", "a\u{0}b", 10).unwrap_err().code, "invalid_format");
+        assert!(parse_name("name", &"é".repeat(10), 10).is_ok());
+    }
+}

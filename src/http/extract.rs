@@ -1,0 +1,192 @@
+//! Request extractors whose every failure is a problem+json: the bearer token,
+//! JSON bodies (with the path of the offending field), paths and queries.
+
+use actix_web::dev::Payload;
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, FromRequest, HttpRequest};
+use futures_util::future::{ready, LocalBoxFuture, Ready};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::error::{AppError, FieldError};
+use crate::store::PageRequest;
+
+/// The token of `Authorization: Bearer <token>`; 401 when absent or malformed.
+pub struct Bearer(pub String);
+
+impl FromRequest for Bearer {
+    type Error = AppError;
+    type Future = Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split_once(' '))
+            .filter(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
+            .map(|(_, token)| Bearer(token.trim().to_string()));
+        ready(token.ok_or(AppError::Unauthorized))
+    }
+}
+
+/// The configured JSON body limit, in bytes (app data, next to actix's `PayloadConfig`).
+#[derive(Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// A required JSON body.
+pub struct ApiJson<T>(pub T);
+
+/// A JSON body that may be left out (no body, or an empty one, reads as `T::default()`).
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = read_body(req, payload);
+        Box::pin(async move {
+            match body.await? {
+                None => Err(AppError::BadRequest { code: "malformed_json", detail: "a JSON body is required".into() }),
+                Some(bytes) => parse_json(&bytes).map(ApiJson),
+            }
+        })
+    }
+}
+
+impl<T: DeserializeOwned + Default + 'static> FromRequest for OptionalJson<T> {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = read_body(req, payload);
+        Box::pin(async move {
+            match body.await? {
+                None => Ok(OptionalJson(T::default())),
+                Some(bytes) => parse_json(&bytes).map(OptionalJson),
+            }
+        })
+    }
+}
+
+/// Reads the body within the configured size limit; `None` when it is empty.
+/// A non-empty body must be JSON (or name no content type at all).
+fn read_body(req: &HttpRequest, payload: &mut Payload) -> LocalBoxFuture<'static, Result<Option<web::Bytes>, AppError>> {
+    let content_type_ok = match req.headers().get(header::CONTENT_TYPE).map(|v| v.to_str()) {
+        None => true,
+        Some(Ok(value)) => {
+            let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+            essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+        }
+        Some(Err(_)) => false,
+    };
+    let limit = req.app_data::<BodyLimit>().map_or(crate::config::DEFAULT_MAX_BODY_BYTES, |l| l.0);
+    let bytes = web::Bytes::from_request(req, payload);
+    Box::pin(async move {
+        let bytes = bytes.await.map_err(|error| {
+            if error.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+                AppError::PayloadTooLarge { limit }
+            } else {
+                AppError::BadRequest { code: "unreadable_body", detail: "the request body could not be read".into() }
+            }
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        if !content_type_ok {
+            return Err(AppError::BadRequest {
+                code: "unsupported_content_type",
+                detail: "the body must be JSON: send Content-Type: application/json".into(),
+            });
+        }
+        Ok(Some(bytes))
+    })
+}
+
+/// Parses JSON, telling apart unreadable JSON (400) from JSON of the wrong
+/// shape (422 `validation_failed`, naming the field).
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let malformed = |error: serde_json::Error| AppError::BadRequest {
+        code: "malformed_json",
+        detail: format!("the body is not valid JSON: {error}"),
+    };
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => AppError::Validation(vec![shape_error(&path, &inner.to_string())]),
+            _ => malformed(inner),
+        }
+    })?;
+    deserializer.end().map_err(malformed)?;
+    Ok(value)
+}
+
+/// Turns serde's message about a wrong shape into a field error.
+fn shape_error(path: &str, message: &str) -> FieldError {
+    let message = message.split(" at line ").next().unwrap_or(message).to_string();
+    let named = message.split('`').nth(1).unwrap_or_default();
+    let join = |name: &str| if path == "." { name.to_string() } else { format!("{path}.{name}") };
+    let whole = if path == "." { "body".to_string() } else { path.to_string() };
+    let (field, code) = if message.starts_with("missing field") {
+        (join(named), "required")
+    } else if message.starts_with("unknown field") {
+        // The path already ends at the unknown key.
+        (whole, "unknown_field")
+    } else if message.starts_with("unknown variant") {
+        (whole, "invalid_value")
+    } else if message.starts_with("invalid type") {
+        (whole, "invalid_type")
+    } else {
+        (whole, "invalid_value")
+    };
+    FieldError::new(field, code, message)
+}
+
+/// Error handler for `web::Path`: an unparseable id names nothing, so 404.
+pub fn path_error(_: actix_web::error::PathError, _: &HttpRequest) -> actix_web::Error {
+    AppError::NotFound.into()
+}
+
+/// Error handler for `web::Query`: a 422 naming the query string.
+pub fn query_error(error: actix_web::error::QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
+    let message = error.to_string();
+    let message = message.strip_prefix("Query deserialize error: ").unwrap_or(&message).to_string();
+    AppError::Validation(vec![FieldError::new("query", "invalid_value", message)]).into()
+}
+
+pub const DEFAULT_PAGE_SIZE: i64 = 50;
+pub const MAX_PAGE_SIZE: i64 = 200;
+
+/// `limit` and `cursor` of every list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Items per page, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    pub fn request(&self) -> Result<PageRequest, AppError> {
+        let limit = self.limit.unwrap_or(DEFAULT_PAGE_SIZE);
+        let mut errors = Vec::new();
+        if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+            errors.push(FieldError::new("limit", "out_of_range", format!("limit must be between 1 and {MAX_PAGE_SIZE}")));
+        }
+        let after = self.cursor.clone().filter(|c| !c.is_empty());
+        if after.as_deref().is_some_and(|c| uuid::Uuid::parse_str(c).is_err()) {
+            errors.push(FieldError::new("cursor", "invalid_cursor", "cursor must be a next_cursor returned by this list"));
+        }
+        if errors.is_empty() {
+            Ok(PageRequest { limit, after })
+        } else {
+            Err(AppError::Validation(errors))
+        }
+    }
+}

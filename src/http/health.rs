@@ -1,0 +1,37 @@
+//! Liveness and readiness probes; they need no token.
+
+use actix_web::{get, web, HttpResponse};
+use diesel::connection::SimpleConnection;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::problem::responses::Unavailable;
+use super::AppState;
+use crate::error::{AppError, AppResult};
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    pub status: String,
+}
+
+/// The process is up.
+#[utoipa::path(tag = "health", security(()), responses((status = 200, body = Health)))]
+#[get("/healthz")]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health { status: "ok".into() })
+}
+
+/// The database is reachable (workers are not checked, so an API-only replica is ready).
+#[utoipa::path(
+    tag = "health",
+    security(()),
+    responses((status = 200, body = Health), (status = 503, response = Unavailable))
+)]
+#[get("/readyz")]
+pub async fn readyz(state: web::Data<AppState>) -> AppResult<HttpResponse> {
+    state
+        .blocking(|conn| conn.batch_execute("SELECT 1").map_err(|e| AppError::Unavailable(Box::new(e))))
+        .await?;
+    Ok(HttpResponse::Ok().json(Health { status: "ready".into() }))
+}

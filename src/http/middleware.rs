@@ -1,0 +1,66 @@
+//! Per-request context: an `X-Request-Id` (accepted or generated, echoed and
+//! logged), one log line per request, and a last guard that turns any error
+//! answer not yet in problem+json (from actix itself) into one.
+
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use tracing::Instrument;
+
+use super::problem::{self, Problem};
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+fn request_id(req: &ServiceRequest) -> String {
+    req.headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 200 && v.chars().all(|c| c.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
+
+pub async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let id = request_id(&req);
+    let span = tracing::info_span!("request", method = %req.method(), path = %req.path(), request_id = %id);
+    let started = Instant::now();
+    let response = next.call(req).instrument(span.clone()).await?;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(problem::CONTENT_TYPE.as_bytes()));
+    let mut response = if (status.is_client_error() || status.is_server_error()) && !is_problem {
+        let code = match status.as_u16() {
+            400 => "bad_request",
+            404 => "not_found",
+            405 => "method_not_allowed",
+            413 => "payload_too_large",
+            _ if status.is_server_error() => "internal_error",
+            _ => "request_refused",
+        };
+        let detail = status.canonical_reason().unwrap_or("error").to_lowercase();
+        let problem = Problem::new(status, code, detail).response();
+        let allow = response.headers().get(header::ALLOW).cloned();
+        let mut replaced = response.into_response(problem);
+        if let Some(allow) = allow {
+            replaced.headers_mut().insert(header::ALLOW, allow);
+        }
+        replaced
+    } else {
+        response.map_into_boxed_body()
+    };
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID.clone(), value);
+    }
+    span.in_scope(|| {
+        tracing::info!(status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request")
+    });
+    Ok(response)
+}

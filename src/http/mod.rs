@@ -1,0 +1,194 @@
+//! The HTTP API: actix handlers (one file per resource), their DTOs, the
+//! OpenAPI contract, and the problem+json mapping. Handlers stay thin: they
+//! parse, call one service function on a blocking thread, and shape the answer.
+
+pub mod accounts;
+pub mod components;
+pub mod extract;
+mod fallback;
+pub mod health;
+mod middleware;
+pub mod packs;
+pub mod problem;
+
+use std::sync::Arc;
+
+use actix_web::{web, App, HttpResponse};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::clock::Clock;
+use crate::db::{DbConnection, DbPool};
+use crate::error::{AppError, AppResult};
+use crate::service::{auth, Ctx, Settings};
+use extract::{Bearer, BodyLimit};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: DbPool,
+    pub clock: Arc<dyn Clock>,
+    pub settings: Arc<Settings>,
+}
+
+impl AppState {
+    /// Authenticates the bearer token and runs `f` as that caller, on a
+    /// blocking thread with a connection checked out there (never on an actix thread).
+    pub async fn call<T, F>(&self, bearer: Bearer, f: F) -> AppResult<T>
+    where
+        F: FnOnce(&mut DbConnection, &Ctx) -> AppResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let state = self.clone();
+        self.blocking(move |conn| {
+            let now = state.clock.now();
+            let caller = auth::authenticate(conn, &state.settings, &bearer.0, now)?;
+            f(conn, &Ctx { caller, now })
+        })
+        .await
+    }
+
+    /// Runs database work on the blocking pool, keeping the request's tracing span.
+    pub async fn blocking<T, F>(&self, f: F) -> AppResult<T>
+    where
+        F: FnOnce(&mut DbConnection) -> AppResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let span = tracing::Span::current();
+        web::block(move || {
+            let _entered = span.enter();
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(AppError::internal)?
+    }
+}
+
+/// 201 with `Location` and the created resource.
+pub fn created<T: serde::Serialize>(location: String, body: &T) -> HttpResponse {
+    HttpResponse::Created().insert_header((actix_web::http::header::LOCATION, location)).json(body)
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API token: `Authorization: Bearer pr_...`"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "packrelease",
+        description = "Publish integration packs: bundle versioned process and API service components, \
+                       release them now or on a date, and reach every subscriber account that has the pack installed.\n\n\
+                       Every `/api/v1` call needs `Authorization: Bearer <token>`. Errors are RFC 9457 \
+                       `application/problem+json` with a stable `code`. Lists answer `{\"items\": [...], \"next_cursor\": ...}`."
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    components(
+        schemas(problem::Problem, crate::error::FieldError),
+        responses(
+            problem::responses::BadRequest,
+            problem::responses::Unauthorized,
+            problem::responses::Forbidden,
+            problem::responses::NotFound,
+            problem::responses::Conflict,
+            problem::responses::PayloadTooLarge,
+            problem::responses::Unprocessable,
+            problem::responses::Unavailable,
+            problem::responses::InternalError,
+        )
+    ),
+    tags(
+        (name = "health", description = "Liveness and readiness; no token needed"),
+        (name = "accounts", description = "Publisher and subscriber accounts and their API tokens"),
+        (name = "components", description = "A publisher's components and their packaged versions"),
+        (name = "integration-packs", description = "Integration packs and the components they hold"),
+    )
+)]
+struct ApiDoc;
+
+/// Registers every documented route; what is registered here is what the contract lists.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(health::healthz).service(health::readyz).service(
+        utoipa_actix_web::scope("/api/v1")
+            .configure(accounts::routes)
+            .configure(components::routes)
+            .configure(packs::routes),
+    );
+}
+
+/// The OpenAPI contract, generated from the registered routes.
+pub fn openapi() -> OpenApiDoc {
+    App::new().into_utoipa_app().openapi(ApiDoc::openapi()).configure(routes).split_for_parts().1
+}
+
+/// The whole application: API, Swagger UI, the problem+json fallbacks and the request middleware.
+pub fn app(
+    state: AppState,
+    max_body_bytes: usize,
+    openapi: OpenApiDoc,
+    route_table: Arc<fallback::RouteTable>,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let (app, _) = App::new()
+        .app_data(web::Data::new(state))
+        .app_data(web::PayloadConfig::new(max_body_bytes))
+        .app_data(BodyLimit(max_body_bytes))
+        .app_data(web::PathConfig::default().error_handler(extract::path_error))
+        .app_data(web::QueryConfig::default().error_handler(extract::query_error))
+        .app_data(web::Data::from(route_table))
+        .into_utoipa_app()
+        .configure(routes)
+        .split_for_parts();
+    app.service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", openapi))
+        .service(web::redirect("/swagger-ui", "/swagger-ui/"))
+        .default_service(web::to(fallback::unmatched))
+        .wrap(actix_web::middleware::from_fn(middleware::request_context))
+}
+
+pub use fallback::RouteTable;
+
+/// Declares the `{"items": [...], "next_cursor": ...}` envelope of a list.
+macro_rules! list_response {
+    ($name:ident, $item:ty) => {
+        #[derive(serde::Serialize, utoipa::ToSchema)]
+        pub struct $name {
+            pub items: Vec<$item>,
+            /// Pass as `cursor` to get the next page; null on the last page.
+            #[schema(required = true)]
+            pub next_cursor: Option<String>,
+        }
+
+        impl<T: Into<$item>> From<crate::store::Page<T>> for $name {
+            fn from(page: crate::store::Page<T>) -> Self {
+                Self { items: page.items.into_iter().map(Into::into).collect(), next_cursor: page.next_cursor }
+            }
+        }
+    };
+}
+pub(crate) use list_response;

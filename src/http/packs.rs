@@ -1,0 +1,307 @@
+//! `/integration-packs` and their member lists.
+
+use actix_web::{delete, get, patch, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::extract::{ApiJson, Bearer, PageQuery};
+use super::problem::responses::{
+    BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge, Unauthorized, Unavailable, Unprocessable,
+};
+use super::{created, list_response, AppState};
+use crate::domain::component::ComponentType;
+use crate::domain::pack::InstallationType;
+use crate::error::AppResult;
+use crate::service::packs::{self as service, MemberView, NewPack, PackPatch};
+use crate::store::packs::Pack as PackRow;
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create_pack)
+        .service(list_packs)
+        .service(get_pack)
+        .service(update_pack)
+        .service(delete_pack)
+        .service(add_member)
+        .service(list_members)
+        .service(get_member)
+        .service(remove_member);
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IntegrationPack {
+    pub id: String,
+    pub publisher_id: String,
+    pub name: String,
+    pub description: String,
+    pub installation_type: InstallationType,
+    /// Grows with every membership change and release; a release draft made at
+    /// an older revision is stale.
+    pub revision: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<PackRow> for IntegrationPack {
+    fn from(row: PackRow) -> Self {
+        Self {
+            installation_type: InstallationType::from_db(&row.installation_type),
+            id: row.id,
+            publisher_id: row.publisher_id,
+            name: row.name,
+            description: row.description,
+            revision: row.revision,
+            created_at: row.created_at.and_utc(),
+            updated_at: row.updated_at.and_utc(),
+        }
+    }
+}
+
+list_response!(IntegrationPackList, IntegrationPack);
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePack {
+    #[schema(example = "Order integrations")]
+    pub name: String,
+    /// At most 500 characters.
+    pub description: Option<String>,
+    /// Fixed at creation. `multiple` packs cannot hold API service components.
+    pub installation_type: InstallationType,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePack {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// Accepted only when unchanged: the installation type is fixed at creation.
+    pub installation_type: Option<InstallationType>,
+}
+
+/// A component the pack holds.
+#[derive(Serialize, ToSchema)]
+pub struct PackComponent {
+    pub component_id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub component_type: ComponentType,
+    /// What subscribers receive; null until the pack is released with this component.
+    #[schema(required = true)]
+    pub released_version: Option<String>,
+    /// The newest shareable version, which a new release draft preselects.
+    #[schema(required = true)]
+    pub latest_version: Option<String>,
+    pub added_at: DateTime<Utc>,
+}
+
+impl From<MemberView> for PackComponent {
+    fn from(view: MemberView) -> Self {
+        let member = view.member;
+        Self {
+            component_type: ComponentType::from_db(&member.component_type),
+            component_id: member.component_id,
+            name: member.name,
+            released_version: member.released_version,
+            latest_version: view.latest_version,
+            added_at: member.added_at.and_utc(),
+        }
+    }
+}
+
+list_response!(PackComponentList, PackComponent);
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddComponent {
+    /// One of the publisher's process or API service components with a shareable version.
+    pub component_id: String,
+}
+
+/// Create an integration pack.
+#[utoipa::path(
+    tag = "integration-packs",
+    request_body = CreatePack,
+    responses(
+        (status = 201, body = IntegrationPack, headers(("Location" = String, description = "URL of the new pack"))),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge), (status = 422, response = Unprocessable),
+        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+    )
+)]
+#[post("/integration-packs")]
+pub async fn create_pack(state: web::Data<AppState>, bearer: Bearer, body: ApiJson<CreatePack>) -> AppResult<HttpResponse> {
+    let ApiJson(CreatePack { name, description, installation_type }) = body;
+    let input = NewPack { name, description, installation_type };
+    let pack: IntegrationPack = state.call(bearer, move |conn, ctx| service::create_pack(conn, ctx, input)).await?.into();
+    Ok(created(format!("/api/v1/integration-packs/{}", pack.id), &pack))
+}
+
+/// List the packs the caller sees (a publisher: its own; the admin: all).
+#[utoipa::path(
+    tag = "integration-packs",
+    params(PageQuery),
+    responses(
+        (status = 200, body = IntegrationPackList), (status = 401, response = Unauthorized),
+        (status = 422, response = Unprocessable), (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[get("/integration-packs")]
+pub async fn list_packs(state: web::Data<AppState>, bearer: Bearer, page: web::Query<PageQuery>) -> AppResult<web::Json<IntegrationPackList>> {
+    let page = page.request()?;
+    let list = state.call(bearer, move |conn, ctx| service::list_packs(conn, ctx, &page)).await?;
+    Ok(web::Json(list.into()))
+}
+
+/// Get an integration pack.
+#[utoipa::path(
+    tag = "integration-packs",
+    params(("id" = Uuid, Path, description = "Integration pack id")),
+    responses(
+        (status = 200, body = IntegrationPack), (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound), (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[get("/integration-packs/{id}")]
+pub async fn get_pack(state: web::Data<AppState>, bearer: Bearer, id: web::Path<Uuid>) -> AppResult<web::Json<IntegrationPack>> {
+    let id = id.to_string();
+    let pack = state.call(bearer, move |conn, ctx| service::get_pack(conn, ctx, &id)).await?;
+    Ok(web::Json(pack.into()))
+}
+
+/// Change a pack's name or description.
+#[utoipa::path(
+    tag = "integration-packs",
+    params(("id" = Uuid, Path, description = "Integration pack id")),
+    request_body = UpdatePack,
+    responses(
+        (status = 200, body = IntegrationPack), (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
+        (status = 404, response = NotFound), (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge), (status = 422, response = Unprocessable),
+        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+    )
+)]
+#[patch("/integration-packs/{id}")]
+pub async fn update_pack(
+    state: web::Data<AppState>,
+    bearer: Bearer,
+    id: web::Path<Uuid>,
+    body: ApiJson<UpdatePack>,
+) -> AppResult<web::Json<IntegrationPack>> {
+    let id = id.to_string();
+    let ApiJson(UpdatePack { name, description, installation_type }) = body;
+    let patch = PackPatch { name, description, installation_type };
+    let pack = state.call(bearer, move |conn, ctx| service::update_pack(conn, ctx, &id, patch)).await?;
+    Ok(web::Json(pack.into()))
+}
+
+/// Delete a pack.
+#[utoipa::path(
+    tag = "integration-packs",
+    params(("id" = Uuid, Path, description = "Integration pack id")),
+    responses(
+        (status = 204, description = "Deleted"), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound),
+        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+    )
+)]
+#[delete("/integration-packs/{id}")]
+pub async fn delete_pack(state: web::Data<AppState>, bearer: Bearer, id: web::Path<Uuid>) -> AppResult<HttpResponse> {
+    let id = id.to_string();
+    state.call(bearer, move |conn, ctx| service::delete_pack(conn, ctx, &id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Add a component to the pack. This releases nothing: subscribers get it with the next release.
+///
+/// Refusals: 409 `component_already_in_pack`; 422 `version_not_shareable` (no shareable version),
+/// `component_type_not_shareable`, `api_service_in_multiple_pack`, `pack_full` (100 components).
+#[utoipa::path(
+    tag = "integration-packs",
+    params(("id" = Uuid, Path, description = "Integration pack id")),
+    request_body = AddComponent,
+    responses(
+        (status = 201, body = PackComponent, headers(("Location" = String, description = "URL of the member"))),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = Unprocessable),
+        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+    )
+)]
+#[post("/integration-packs/{id}/components")]
+pub async fn add_member(
+    state: web::Data<AppState>,
+    bearer: Bearer,
+    id: web::Path<Uuid>,
+    body: ApiJson<AddComponent>,
+) -> AppResult<HttpResponse> {
+    let id = id.to_string();
+    let ApiJson(AddComponent { component_id }) = body;
+    let pack_id = id.clone();
+    let member: PackComponent =
+        state.call(bearer, move |conn, ctx| service::add_member(conn, ctx, &pack_id, &component_id)).await?.into();
+    Ok(created(format!("/api/v1/integration-packs/{id}/components/{}", member.component_id), &member))
+}
+
+/// The pack's components with their released and latest versions.
+#[utoipa::path(
+    tag = "integration-packs",
+    params(("id" = Uuid, Path, description = "Integration pack id"), PageQuery),
+    responses(
+        (status = 200, body = PackComponentList), (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound), (status = 422, response = Unprocessable),
+        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+    )
+)]
+#[get("/integration-packs/{id}/components")]
+pub async fn list_members(
+    state: web::Data<AppState>,
+    bearer: Bearer,
+    id: web::Path<Uuid>,
+    page: web::Query<PageQuery>,
+) -> AppResult<web::Json<PackComponentList>> {
+    let (id, page) = (id.to_string(), page.request()?);
+    let list = state.call(bearer, move |conn, ctx| service::list_members(conn, ctx, &id, &page)).await?;
+    Ok(web::Json(list.into()))
+}
+
+/// One component of the pack.
+#[utoipa::path(
+    tag = "integration-packs",
+    params(("id" = Uuid, Path, description = "Integration pack id"), ("component_id" = Uuid, Path, description = "Component id")),
+    responses(
+        (status = 200, body = PackComponent), (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound), (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[get("/integration-packs/{id}/components/{component_id}")]
+pub async fn get_member(state: web::Data<AppState>, bearer: Bearer, path: web::Path<(Uuid, Uuid)>) -> AppResult<web::Json<PackComponent>> {
+    let (id, component_id) = (path.0.to_string(), path.1.to_string());
+    let member = state.call(bearer, move |conn, ctx| service::get_member(conn, ctx, &id, &component_id)).await?;
+    Ok(web::Json(member.into()))
+}
+
+/// Remove a component from the pack. Subscribers keep a released component until the next release drops it.
+#[utoipa::path(
+    tag = "integration-packs",
+    params(("id" = Uuid, Path, description = "Integration pack id"), ("component_id" = Uuid, Path, description = "Component id")),
+    responses(
+        (status = 204, description = "Removed"), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound),
+        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+    )
+)]
+#[delete("/integration-packs/{id}/components/{component_id}")]
+pub async fn remove_member(state: web::Data<AppState>, bearer: Bearer, path: web::Path<(Uuid, Uuid)>) -> AppResult<HttpResponse> {
+    let (id, component_id) = (path.0.to_string(), path.1.to_string());
+    state.call(bearer, move |conn, ctx| service::remove_member(conn, ctx, &id, &component_id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

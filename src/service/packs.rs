@@ -1,0 +1,218 @@
+//! Integration packs and their member lists.
+
+use super::components::visible_component;
+use super::{new_id, Caller, Ctx};
+use crate::db::DbConnection;
+use crate::domain::component::ComponentType;
+use crate::domain::pack::{self, InstallationType};
+use crate::domain::text::{self, Checks};
+use crate::error::{AppError, AppResult};
+use crate::store::packs::{self as store, Member, Pack, PackComponent};
+use crate::store::versions;
+use crate::store::{Page, PageRequest};
+
+pub struct NewPack {
+    pub name: String,
+    pub description: Option<String>,
+    pub installation_type: InstallationType,
+}
+
+pub struct PackPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub installation_type: Option<InstallationType>,
+}
+
+/// A member with the latest version it could be released at.
+pub struct MemberView {
+    pub member: Member,
+    pub latest_version: Option<String>,
+}
+
+fn check_details(name: Option<&str>, description: Option<&str>) -> AppResult<Option<String>> {
+    let mut checks = Checks::default();
+    let name = name.and_then(|name| checks.check(text::parse_name("name", name, pack::MAX_NAME_CHARS)));
+    if let Some(description) = description {
+        checks.check(text::limit_length("description", description, pack::MAX_DESCRIPTION_CHARS));
+    }
+    checks.finish()?;
+    Ok(name)
+}
+
+fn name_conflict(name: &str) -> AppError {
+    AppError::conflict("pack_name_taken", format!("an integration pack named '{name}' already exists"))
+}
+
+pub fn create_pack(conn: &mut DbConnection, ctx: &Ctx, input: NewPack) -> AppResult<Pack> {
+    let publisher_id = ctx.caller.publisher_id()?.to_string();
+    let name = check_details(Some(&input.name), input.description.as_deref())?.unwrap_or_default();
+    let pack = Pack {
+        id: new_id(),
+        publisher_id,
+        name,
+        description: input.description.unwrap_or_default(),
+        installation_type: input.installation_type.as_str().into(),
+        revision: 0,
+        created_at: ctx.now(),
+        updated_at: ctx.now(),
+    };
+    conn.write_transaction(|conn| {
+        if store::name_taken(conn, &pack.publisher_id, &pack.name, None)? {
+            return Err(name_conflict(&pack.name));
+        }
+        store::insert(conn, &pack).map_err(AppError::from)
+    })?;
+    Ok(pack)
+}
+
+/// The pack, if the caller sees it (404 otherwise).
+pub fn visible_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<Pack> {
+    match store::find(conn, id)? {
+        Some(pack) if ctx.caller.sees_owned_by(&pack.publisher_id) => Ok(pack),
+        _ => Err(AppError::NotFound),
+    }
+}
+
+/// The pack, if the caller publishes it: 404 when not visible, 403 when visible but not the caller's.
+fn owned_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<Pack> {
+    let pack = visible_pack(conn, ctx, id)?;
+    ctx.caller.publisher_id()?;
+    Ok(pack)
+}
+
+pub fn list_packs(conn: &mut DbConnection, ctx: &Ctx, page: &PageRequest) -> AppResult<Page<Pack>> {
+    let rows = match &ctx.caller {
+        Caller::Admin => store::list(conn, None, page)?,
+        caller => match caller.publisher_id() {
+            Ok(publisher) => store::list(conn, Some(publisher), page)?,
+            // A subscriber sees the packs shared with its groups, and none is shared yet.
+            Err(_) => Vec::new(),
+        },
+    };
+    Ok(Page::from_rows(rows, page, |p| &p.id))
+}
+
+pub fn get_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<Pack> {
+    visible_pack(conn, ctx, id)
+}
+
+pub fn update_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str, patch: PackPatch) -> AppResult<Pack> {
+    conn.write_transaction(|conn| {
+        let mut pack = owned_pack(conn, ctx, id)?;
+        if let Some(requested) = patch.installation_type {
+            if requested.as_str() != pack.installation_type {
+                return Err(AppError::invalid("installation_type", "immutable", "the installation type is fixed when the pack is created"));
+            }
+        }
+        if let Some(name) = check_details(patch.name.as_deref(), patch.description.as_deref())? {
+            if store::name_taken(conn, &pack.publisher_id, &name, Some(&pack.id))? {
+                return Err(name_conflict(&name));
+            }
+            pack.name = name;
+        }
+        if let Some(description) = patch.description {
+            pack.description = description;
+        }
+        pack.updated_at = ctx.now();
+        store::update_details(conn, &pack)?;
+        Ok(pack)
+    })
+}
+
+pub fn delete_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<()> {
+    conn.write_transaction(|conn| {
+        let pack = owned_pack(conn, ctx, id)?;
+        store::delete(conn, &pack.id)?;
+        Ok(())
+    })
+}
+
+/// Adds a component of the publisher's, with a shareable version, to the pack.
+/// This never releases anything: subscribers see it after the next release.
+pub fn add_member(conn: &mut DbConnection, ctx: &Ctx, pack_id: &str, component_id: &str) -> AppResult<MemberView> {
+    conn.write_transaction(|conn| {
+        let pack = owned_pack(conn, ctx, pack_id)?;
+        let component = match visible_component(conn, ctx, component_id) {
+            Ok(component) if component.owner_id == pack.publisher_id => component,
+            Ok(_) | Err(AppError::NotFound) => {
+                return Err(AppError::invalid("component_id", "not_found", "no component of yours has this id"))
+            }
+            Err(other) => return Err(other),
+        };
+        let existing = store::find_pack_component(conn, &pack.id, &component.id)?;
+        if existing.as_ref().is_some_and(|row| row.member) {
+            return Err(AppError::conflict("component_already_in_pack", "the pack already holds this component"));
+        }
+        let component_type = ComponentType::from_db(&component.component_type);
+        let installation_type = InstallationType::from_db(&pack.installation_type);
+        pack::check_new_member(installation_type, component_type, store::count_members(conn, &pack.id)?)?;
+        let latest = versions::latest_for(conn, std::slice::from_ref(&component.id))?.remove(&component.id);
+        if latest.is_none() {
+            return Err(AppError::rule(
+                "version_not_shareable",
+                "the component has no shareable version: create one with \"shareable\": true first",
+            ));
+        }
+        match existing {
+            Some(_) => store::set_member(conn, &pack.id, &component.id, true, ctx.now())?,
+            None => {
+                let row = PackComponent {
+                    pack_id: pack.id.clone(),
+                    component_id: component.id.clone(),
+                    member: true,
+                    added_at: ctx.now(),
+                    released_version_id: None,
+                };
+                store::insert_pack_component(conn, &row)?;
+                1
+            }
+        };
+        store::bump_revision(conn, &pack.id, ctx.now())?;
+        let member = store::find_member(conn, &pack.id, &component.id)?.ok_or(AppError::NotFound)?;
+        Ok(MemberView { member, latest_version: latest.map(|v| v.version) })
+    })
+}
+
+fn with_latest(conn: &mut DbConnection, members: Vec<Member>) -> AppResult<Vec<MemberView>> {
+    let ids: Vec<String> = members.iter().map(|m| m.component_id.clone()).collect();
+    let mut latest = versions::latest_for(conn, &ids)?;
+    Ok(members
+        .into_iter()
+        .map(|member| {
+            let latest_version = latest.remove(&member.component_id).map(|v| v.version);
+            MemberView { member, latest_version }
+        })
+        .collect())
+}
+
+pub fn list_members(conn: &mut DbConnection, ctx: &Ctx, pack_id: &str, page: &PageRequest) -> AppResult<Page<MemberView>> {
+    let pack = visible_pack(conn, ctx, pack_id)?;
+    let rows = store::list_members(conn, &pack.id, page)?;
+    let page = Page::from_rows(rows, page, |m| &m.component_id);
+    let next_cursor = page.next_cursor;
+    Ok(Page { items: with_latest(conn, page.items)?, next_cursor })
+}
+
+pub fn get_member(conn: &mut DbConnection, ctx: &Ctx, pack_id: &str, component_id: &str) -> AppResult<MemberView> {
+    let pack = visible_pack(conn, ctx, pack_id)?;
+    let member = store::find_member(conn, &pack.id, component_id)?.ok_or(AppError::NotFound)?;
+    Ok(with_latest(conn, vec![member])?.remove(0))
+}
+
+/// Removes a member. A released component stays with subscribers until the
+/// next release drops it; one never released simply leaves.
+pub fn remove_member(conn: &mut DbConnection, ctx: &Ctx, pack_id: &str, component_id: &str) -> AppResult<()> {
+    conn.write_transaction(|conn| {
+        let pack = owned_pack(conn, ctx, pack_id)?;
+        let row = store::find_pack_component(conn, &pack.id, component_id)?
+            .filter(|row| row.member)
+            .ok_or(AppError::NotFound)?;
+        if row.released_version_id.is_some() {
+            store::set_member(conn, &pack.id, component_id, false, row.added_at)?;
+        } else {
+            store::delete_pack_component(conn, &pack.id, component_id)?;
+        }
+        store::bump_revision(conn, &pack.id, ctx.now())?;
+        Ok(())
+    })
+}

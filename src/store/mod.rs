@@ -1,0 +1,51 @@
+//! Diesel queries, one module per aggregate. Every function takes
+//! `&mut DbConnection`, so the service layer composes them inside one transaction.
+
+pub mod accounts;
+pub mod components;
+pub mod packs;
+pub mod tokens;
+pub mod versions;
+
+/// A keyset page request: at most `limit` rows after (or before, for lists
+/// sorted newest first) the row whose id is `after`.
+#[derive(Debug, Clone)]
+pub struct PageRequest {
+    pub limit: i64,
+    pub after: Option<String>,
+}
+
+impl PageRequest {
+    pub fn all() -> Self {
+        Self { limit: i64::MAX - 1, after: None }
+    }
+
+    /// How many rows to fetch: one more than the page, to know whether another follows.
+    pub fn fetch(&self) -> i64 {
+        self.limit + 1
+    }
+}
+
+/// A page of rows and the cursor of the next one, if any.
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Cuts the extra row fetched by `PageRequest::fetch` and derives the cursor from the last kept row.
+    pub fn from_rows(mut rows: Vec<T>, request: &PageRequest, key: impl Fn(&T) -> &str) -> Self {
+        let limit = usize::try_from(request.limit).unwrap_or(usize::MAX);
+        let next_cursor = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last().map(|row| key(row).to_string())
+        } else {
+            None
+        };
+        Page { items: rows, next_cursor }
+    }
+
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page { items: self.items.into_iter().map(f).collect(), next_cursor: self.next_cursor }
+    }
+}

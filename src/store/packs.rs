@@ -1,0 +1,164 @@
+//! Integration packs and their member lists.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::PageRequest;
+use crate::db::DbConnection;
+use crate::schema::{component_versions, components, integration_packs, pack_components};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = integration_packs)]
+pub struct Pack {
+    pub id: String,
+    pub publisher_id: String,
+    pub name: String,
+    pub description: String,
+    pub installation_type: String,
+    pub revision: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = pack_components)]
+pub struct PackComponent {
+    pub pack_id: String,
+    pub component_id: String,
+    pub member: bool,
+    pub added_at: NaiveDateTime,
+    pub released_version_id: Option<String>,
+}
+
+/// A member as the pack's component list shows it.
+#[derive(Debug, Clone, Queryable)]
+pub struct Member {
+    pub component_id: String,
+    pub name: String,
+    pub component_type: String,
+    pub added_at: NaiveDateTime,
+    pub released_version: Option<String>,
+}
+
+pub fn insert(conn: &mut DbConnection, pack: &Pack) -> QueryResult<()> {
+    diesel::insert_into(integration_packs::table).values(pack).execute(conn).map(drop)
+}
+
+pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Pack>> {
+    integration_packs::table.find(id).select(Pack::as_select()).first(conn).optional()
+}
+
+/// Whether another pack of the publisher already has this name.
+pub fn name_taken(conn: &mut DbConnection, publisher_id: &str, name: &str, except: Option<&str>) -> QueryResult<bool> {
+    let same_name = integration_packs::table
+        .filter(integration_packs::publisher_id.eq(publisher_id))
+        .filter(integration_packs::name.eq(name))
+        .filter(integration_packs::id.ne(except.unwrap_or_default()));
+    diesel::select(diesel::dsl::exists(same_name)).get_result(conn)
+}
+
+/// `publisher`: `None` lists every publisher's packs (the admin's view).
+pub fn list(conn: &mut DbConnection, publisher: Option<&str>, page: &PageRequest) -> QueryResult<Vec<Pack>> {
+    let mut query = integration_packs::table.select(Pack::as_select()).into_boxed();
+    if let Some(publisher) = publisher {
+        query = query.filter(integration_packs::publisher_id.eq(publisher.to_string()));
+    }
+    if let Some(after) = &page.after {
+        query = query.filter(integration_packs::id.gt(after.clone()));
+    }
+    query.order(integration_packs::id.asc()).limit(page.fetch()).load(conn)
+}
+
+pub fn update_details(conn: &mut DbConnection, pack: &Pack) -> QueryResult<usize> {
+    diesel::update(integration_packs::table.find(&pack.id))
+        .set((
+            integration_packs::name.eq(&pack.name),
+            integration_packs::description.eq(&pack.description),
+            integration_packs::updated_at.eq(pack.updated_at),
+        ))
+        .execute(conn)
+}
+
+/// Records a change of membership or release: drafts made before it go stale.
+pub fn bump_revision(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(integration_packs::table.find(id))
+        .set((integration_packs::revision.eq(integration_packs::revision + 1), integration_packs::updated_at.eq(at)))
+        .execute(conn)
+}
+
+pub fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
+    diesel::delete(integration_packs::table.find(id)).execute(conn)
+}
+
+pub fn count_members(conn: &mut DbConnection, pack_id: &str) -> QueryResult<i64> {
+    pack_components::table
+        .filter(pack_components::pack_id.eq(pack_id))
+        .filter(pack_components::member.eq(true))
+        .count()
+        .get_result(conn)
+}
+
+pub fn find_pack_component(conn: &mut DbConnection, pack_id: &str, component_id: &str) -> QueryResult<Option<PackComponent>> {
+    pack_components::table
+        .find((pack_id, component_id))
+        .select(PackComponent::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn insert_pack_component(conn: &mut DbConnection, row: &PackComponent) -> QueryResult<()> {
+    diesel::insert_into(pack_components::table).values(row).execute(conn).map(drop)
+}
+
+pub fn set_member(conn: &mut DbConnection, pack_id: &str, component_id: &str, member: bool, added_at: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(pack_components::table.find((pack_id, component_id)))
+        .set((pack_components::member.eq(member), pack_components::added_at.eq(added_at)))
+        .execute(conn)
+}
+
+pub fn delete_pack_component(conn: &mut DbConnection, pack_id: &str, component_id: &str) -> QueryResult<usize> {
+    diesel::delete(pack_components::table.find((pack_id, component_id))).execute(conn)
+}
+
+fn members_query() -> diesel::dsl::Select<
+    diesel::dsl::LeftJoin<diesel::dsl::InnerJoin<pack_components::table, components::table>, component_versions::table>,
+    (
+        pack_components::component_id,
+        components::name,
+        components::component_type,
+        pack_components::added_at,
+        diesel::dsl::Nullable<component_versions::version>,
+    ),
+> {
+    pack_components::table
+        .inner_join(components::table)
+        .left_join(component_versions::table)
+        .select((
+            pack_components::component_id,
+            components::name,
+            components::component_type,
+            pack_components::added_at,
+            component_versions::version.nullable(),
+        ))
+}
+
+/// The pack's current members, by component id.
+pub fn list_members(conn: &mut DbConnection, pack_id: &str, page: &PageRequest) -> QueryResult<Vec<Member>> {
+    let mut query = members_query()
+        .filter(pack_components::pack_id.eq(pack_id.to_string()))
+        .filter(pack_components::member.eq(true))
+        .into_boxed();
+    if let Some(after) = &page.after {
+        query = query.filter(pack_components::component_id.gt(after.clone()));
+    }
+    query.order(pack_components::component_id.asc()).limit(page.fetch()).load(conn)
+}
+
+pub fn find_member(conn: &mut DbConnection, pack_id: &str, component_id: &str) -> QueryResult<Option<Member>> {
+    members_query()
+        .filter(pack_components::pack_id.eq(pack_id))
+        .filter(pack_components::component_id.eq(component_id))
+        .filter(pack_components::member.eq(true))
+        .first(conn)
+        .optional()
+}
