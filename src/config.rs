@@ -7,7 +7,12 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
     /// SQLite file path (or sqlite://PATH) or a postgres:// URL.
-    #[arg(long, env = "PACKRELEASE_DATABASE_URL", default_value = "packrelease.db", global = true)]
+    #[arg(
+        long,
+        env = "PACKRELEASE_DATABASE_URL",
+        default_value = "packrelease.db",
+        global = true
+    )]
     pub database_url: String,
 }
 

@@ -15,8 +15,16 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    pub fn new(field: impl Into<String>, code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), code: code.into(), message: message.into() }
+    pub fn new(
+        field: impl Into<String>,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            field: field.into(),
+            code: code.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -50,11 +58,17 @@ pub enum AppError {
 
 impl AppError {
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::Conflict { code, detail: detail.into() }
+        Self::Conflict {
+            code,
+            detail: detail.into(),
+        }
     }
 
     pub fn rule(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::Rule { code, detail: detail.into() }
+        Self::Rule {
+            code,
+            detail: detail.into(),
+        }
     }
 
     pub fn forbidden(detail: impl Into<String>) -> Self {

@@ -8,7 +8,8 @@ use uuid::Uuid;
 
 use super::extract::{ApiJson, Bearer, PageQuery};
 use super::problem::responses::{
-    BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge, Unauthorized, Unavailable, Unprocessable,
+    BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge, Unauthorized,
+    Unavailable, Unprocessable,
 };
 use super::{created, list_response, AppState};
 use crate::domain::component::ComponentType;
@@ -136,11 +137,25 @@ pub struct VersionFilter {
     )
 )]
 #[post("/components")]
-pub async fn create_component(state: web::Data<AppState>, bearer: Bearer, body: ApiJson<CreateComponent>) -> AppResult<HttpResponse> {
-    let ApiJson(CreateComponent { name, component_type }) = body;
-    let component: Component =
-        state.call(bearer, move |conn, ctx| service::create_component(conn, ctx, &name, component_type)).await?.into();
-    Ok(created(format!("/api/v1/components/{}", component.id), &component))
+pub async fn create_component(
+    state: web::Data<AppState>,
+    bearer: Bearer,
+    body: ApiJson<CreateComponent>,
+) -> AppResult<HttpResponse> {
+    let ApiJson(CreateComponent {
+        name,
+        component_type,
+    }) = body;
+    let component: Component = state
+        .call(bearer, move |conn, ctx| {
+            service::create_component(conn, ctx, &name, component_type)
+        })
+        .await?
+        .into();
+    Ok(created(
+        format!("/api/v1/components/{}", component.id),
+        &component,
+    ))
 }
 
 /// List the caller's components (the admin: everyone's; a subscriber: none).
@@ -161,7 +176,11 @@ pub async fn list_components(
     filter: web::Query<ComponentFilter>,
 ) -> AppResult<web::Json<ComponentList>> {
     let (page, component_type) = (page.request()?, filter.component_type);
-    let list = state.call(bearer, move |conn, ctx| service::list_components(conn, ctx, component_type, &page)).await?;
+    let list = state
+        .call(bearer, move |conn, ctx| {
+            service::list_components(conn, ctx, component_type, &page)
+        })
+        .await?;
     Ok(web::Json(list.into()))
 }
 
@@ -176,9 +195,17 @@ pub async fn list_components(
     )
 )]
 #[get("/components/{id}")]
-pub async fn get_component(state: web::Data<AppState>, bearer: Bearer, id: web::Path<Uuid>) -> AppResult<web::Json<Component>> {
+pub async fn get_component(
+    state: web::Data<AppState>,
+    bearer: Bearer,
+    id: web::Path<Uuid>,
+) -> AppResult<web::Json<Component>> {
     let id = id.to_string();
-    let component = state.call(bearer, move |conn, ctx| service::get_component(conn, ctx, &id)).await?;
+    let component = state
+        .call(bearer, move |conn, ctx| {
+            service::get_component(conn, ctx, &id)
+        })
+        .await?;
     Ok(web::Json(component.into()))
 }
 
@@ -194,9 +221,17 @@ pub async fn get_component(state: web::Data<AppState>, bearer: Bearer, id: web::
     )
 )]
 #[delete("/components/{id}")]
-pub async fn delete_component(state: web::Data<AppState>, bearer: Bearer, id: web::Path<Uuid>) -> AppResult<HttpResponse> {
+pub async fn delete_component(
+    state: web::Data<AppState>,
+    bearer: Bearer,
+    id: web::Path<Uuid>,
+) -> AppResult<HttpResponse> {
     let id = id.to_string();
-    state.call(bearer, move |conn, ctx| service::delete_component(conn, ctx, &id)).await?;
+    state
+        .call(bearer, move |conn, ctx| {
+            service::delete_component(conn, ctx, &id)
+        })
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -222,10 +257,29 @@ pub async fn create_version(
     body: ApiJson<CreateVersion>,
 ) -> AppResult<HttpResponse> {
     let id = id.to_string();
-    let ApiJson(CreateVersion { version, notes, shareable }) = body;
-    let input = NewVersion { version, notes, shareable };
-    let version: Version = state.call(bearer, move |conn, ctx| service::create_version(conn, ctx, &id, input)).await?.into();
-    Ok(created(format!("/api/v1/components/{}/versions/{}", version.component_id, version.version), &version))
+    let ApiJson(CreateVersion {
+        version,
+        notes,
+        shareable,
+    }) = body;
+    let input = NewVersion {
+        version,
+        notes,
+        shareable,
+    };
+    let version: Version = state
+        .call(bearer, move |conn, ctx| {
+            service::create_version(conn, ctx, &id, input)
+        })
+        .await?
+        .into();
+    Ok(created(
+        format!(
+            "/api/v1/components/{}/versions/{}",
+            version.component_id, version.version
+        ),
+        &version,
+    ))
 }
 
 /// List a component's versions, newest first (deleted ones are gone).
@@ -247,7 +301,11 @@ pub async fn list_versions(
     filter: web::Query<VersionFilter>,
 ) -> AppResult<web::Json<VersionList>> {
     let (id, page, shareable) = (id.to_string(), page.request()?, filter.shareable);
-    let list = state.call(bearer, move |conn, ctx| service::list_versions(conn, ctx, &id, shareable, &page)).await?;
+    let list = state
+        .call(bearer, move |conn, ctx| {
+            service::list_versions(conn, ctx, &id, shareable, &page)
+        })
+        .await?;
     Ok(web::Json(list.into()))
 }
 
@@ -262,9 +320,17 @@ pub async fn list_versions(
     )
 )]
 #[get("/components/{id}/versions/{version}")]
-pub async fn get_version(state: web::Data<AppState>, bearer: Bearer, path: web::Path<(Uuid, String)>) -> AppResult<web::Json<Version>> {
+pub async fn get_version(
+    state: web::Data<AppState>,
+    bearer: Bearer,
+    path: web::Path<(Uuid, String)>,
+) -> AppResult<web::Json<Version>> {
     let (id, version) = (path.0.to_string(), path.1.clone());
-    let version = state.call(bearer, move |conn, ctx| service::get_version(conn, ctx, &id, &version)).await?;
+    let version = state
+        .call(bearer, move |conn, ctx| {
+            service::get_version(conn, ctx, &id, &version)
+        })
+        .await?;
     Ok(web::Json(version.into()))
 }
 
@@ -280,8 +346,16 @@ pub async fn get_version(state: web::Data<AppState>, bearer: Bearer, path: web::
     )
 )]
 #[delete("/components/{id}/versions/{version}")]
-pub async fn delete_version(state: web::Data<AppState>, bearer: Bearer, path: web::Path<(Uuid, String)>) -> AppResult<HttpResponse> {
+pub async fn delete_version(
+    state: web::Data<AppState>,
+    bearer: Bearer,
+    path: web::Path<(Uuid, String)>,
+) -> AppResult<HttpResponse> {
     let (id, version) = (path.0.to_string(), path.1.clone());
-    state.call(bearer, move |conn, ctx| service::delete_version(conn, ctx, &id, &version)).await?;
+    state
+        .call(bearer, move |conn, ctx| {
+            service::delete_version(conn, ctx, &id, &version)
+        })
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -71,7 +71,9 @@ impl AppState {
 
 /// 201 with `Location` and the created resource.
 pub fn created<T: serde::Serialize>(location: String, body: &T) -> HttpResponse {
-    HttpResponse::Created().insert_header((actix_web::http::header::LOCATION, location)).json(body)
+    HttpResponse::Created()
+        .insert_header((actix_web::http::header::LOCATION, location))
+        .json(body)
 }
 
 struct BearerAuth;
@@ -127,17 +129,24 @@ struct ApiDoc;
 
 /// Registers every documented route; what is registered here is what the contract lists.
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(health::healthz).service(health::readyz).service(
-        utoipa_actix_web::scope("/api/v1")
-            .configure(accounts::routes)
-            .configure(components::routes)
-            .configure(packs::routes),
-    );
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(
+            utoipa_actix_web::scope("/api/v1")
+                .configure(accounts::routes)
+                .configure(components::routes)
+                .configure(packs::routes),
+        );
 }
 
 /// The OpenAPI contract, generated from the registered routes.
 pub fn openapi() -> OpenApiDoc {
-    App::new().into_utoipa_app().openapi(ApiDoc::openapi()).configure(routes).split_for_parts().1
+    App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(routes)
+        .split_for_parts()
+        .1
 }
 
 /// The whole application: API, Swagger UI, the problem+json fallbacks and the request middleware.
@@ -186,7 +195,10 @@ macro_rules! list_response {
 
         impl<T: Into<$item>> From<crate::store::Page<T>> for $name {
             fn from(page: crate::store::Page<T>) -> Self {
-                Self { items: page.items.into_iter().map(Into::into).collect(), next_cursor: page.next_cursor }
+                Self {
+                    items: page.items.into_iter().map(Into::into).collect(),
+                    next_cursor: page.next_cursor,
+                }
             }
         }
     };

@@ -8,7 +8,8 @@ use uuid::Uuid;
 
 use super::extract::{ApiJson, Bearer, PageQuery};
 use super::problem::responses::{
-    BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge, Unauthorized, Unavailable, Unprocessable,
+    BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge, Unauthorized,
+    Unavailable, Unprocessable,
 };
 use super::{created, list_response, AppState};
 use crate::domain::component::ComponentType;
@@ -132,11 +133,31 @@ pub struct AddComponent {
     )
 )]
 #[post("/integration-packs")]
-pub async fn create_pack(state: web::Data<AppState>, bearer: Bearer, body: ApiJson<CreatePack>) -> AppResult<HttpResponse> {
-    let ApiJson(CreatePack { name, description, installation_type }) = body;
-    let input = NewPack { name, description, installation_type };
-    let pack: IntegrationPack = state.call(bearer, move |conn, ctx| service::create_pack(conn, ctx, input)).await?.into();
-    Ok(created(format!("/api/v1/integration-packs/{}", pack.id), &pack))
+pub async fn create_pack(
+    state: web::Data<AppState>,
+    bearer: Bearer,
+    body: ApiJson<CreatePack>,
+) -> AppResult<HttpResponse> {
+    let ApiJson(CreatePack {
+        name,
+        description,
+        installation_type,
+    }) = body;
+    let input = NewPack {
+        name,
+        description,
+        installation_type,
+    };
+    let pack: IntegrationPack = state
+        .call(bearer, move |conn, ctx| {
+            service::create_pack(conn, ctx, input)
+        })
+        .await?
+        .into();
+    Ok(created(
+        format!("/api/v1/integration-packs/{}", pack.id),
+        &pack,
+    ))
 }
 
 /// List the packs the caller sees (a publisher: its own; the admin: all).
@@ -150,9 +171,17 @@ pub async fn create_pack(state: web::Data<AppState>, bearer: Bearer, body: ApiJs
     )
 )]
 #[get("/integration-packs")]
-pub async fn list_packs(state: web::Data<AppState>, bearer: Bearer, page: web::Query<PageQuery>) -> AppResult<web::Json<IntegrationPackList>> {
+pub async fn list_packs(
+    state: web::Data<AppState>,
+    bearer: Bearer,
+    page: web::Query<PageQuery>,
+) -> AppResult<web::Json<IntegrationPackList>> {
     let page = page.request()?;
-    let list = state.call(bearer, move |conn, ctx| service::list_packs(conn, ctx, &page)).await?;
+    let list = state
+        .call(bearer, move |conn, ctx| {
+            service::list_packs(conn, ctx, &page)
+        })
+        .await?;
     Ok(web::Json(list.into()))
 }
 
@@ -167,9 +196,15 @@ pub async fn list_packs(state: web::Data<AppState>, bearer: Bearer, page: web::Q
     )
 )]
 #[get("/integration-packs/{id}")]
-pub async fn get_pack(state: web::Data<AppState>, bearer: Bearer, id: web::Path<Uuid>) -> AppResult<web::Json<IntegrationPack>> {
+pub async fn get_pack(
+    state: web::Data<AppState>,
+    bearer: Bearer,
+    id: web::Path<Uuid>,
+) -> AppResult<web::Json<IntegrationPack>> {
     let id = id.to_string();
-    let pack = state.call(bearer, move |conn, ctx| service::get_pack(conn, ctx, &id)).await?;
+    let pack = state
+        .call(bearer, move |conn, ctx| service::get_pack(conn, ctx, &id))
+        .await?;
     Ok(web::Json(pack.into()))
 }
 
@@ -194,9 +229,21 @@ pub async fn update_pack(
     body: ApiJson<UpdatePack>,
 ) -> AppResult<web::Json<IntegrationPack>> {
     let id = id.to_string();
-    let ApiJson(UpdatePack { name, description, installation_type }) = body;
-    let patch = PackPatch { name, description, installation_type };
-    let pack = state.call(bearer, move |conn, ctx| service::update_pack(conn, ctx, &id, patch)).await?;
+    let ApiJson(UpdatePack {
+        name,
+        description,
+        installation_type,
+    }) = body;
+    let patch = PackPatch {
+        name,
+        description,
+        installation_type,
+    };
+    let pack = state
+        .call(bearer, move |conn, ctx| {
+            service::update_pack(conn, ctx, &id, patch)
+        })
+        .await?;
     Ok(web::Json(pack.into()))
 }
 
@@ -211,9 +258,17 @@ pub async fn update_pack(
     )
 )]
 #[delete("/integration-packs/{id}")]
-pub async fn delete_pack(state: web::Data<AppState>, bearer: Bearer, id: web::Path<Uuid>) -> AppResult<HttpResponse> {
+pub async fn delete_pack(
+    state: web::Data<AppState>,
+    bearer: Bearer,
+    id: web::Path<Uuid>,
+) -> AppResult<HttpResponse> {
     let id = id.to_string();
-    state.call(bearer, move |conn, ctx| service::delete_pack(conn, ctx, &id)).await?;
+    state
+        .call(bearer, move |conn, ctx| {
+            service::delete_pack(conn, ctx, &id)
+        })
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -245,9 +300,19 @@ pub async fn add_member(
     let id = id.to_string();
     let ApiJson(AddComponent { component_id }) = body;
     let pack_id = id.clone();
-    let member: PackComponent =
-        state.call(bearer, move |conn, ctx| service::add_member(conn, ctx, &pack_id, &component_id)).await?.into();
-    Ok(created(format!("/api/v1/integration-packs/{id}/components/{}", member.component_id), &member))
+    let member: PackComponent = state
+        .call(bearer, move |conn, ctx| {
+            service::add_member(conn, ctx, &pack_id, &component_id)
+        })
+        .await?
+        .into();
+    Ok(created(
+        format!(
+            "/api/v1/integration-packs/{id}/components/{}",
+            member.component_id
+        ),
+        &member,
+    ))
 }
 
 /// The pack's components with their released and latest versions.
@@ -268,7 +333,11 @@ pub async fn list_members(
     page: web::Query<PageQuery>,
 ) -> AppResult<web::Json<PackComponentList>> {
     let (id, page) = (id.to_string(), page.request()?);
-    let list = state.call(bearer, move |conn, ctx| service::list_members(conn, ctx, &id, &page)).await?;
+    let list = state
+        .call(bearer, move |conn, ctx| {
+            service::list_members(conn, ctx, &id, &page)
+        })
+        .await?;
     Ok(web::Json(list.into()))
 }
 
@@ -283,9 +352,17 @@ pub async fn list_members(
     )
 )]
 #[get("/integration-packs/{id}/components/{component_id}")]
-pub async fn get_member(state: web::Data<AppState>, bearer: Bearer, path: web::Path<(Uuid, Uuid)>) -> AppResult<web::Json<PackComponent>> {
+pub async fn get_member(
+    state: web::Data<AppState>,
+    bearer: Bearer,
+    path: web::Path<(Uuid, Uuid)>,
+) -> AppResult<web::Json<PackComponent>> {
     let (id, component_id) = (path.0.to_string(), path.1.to_string());
-    let member = state.call(bearer, move |conn, ctx| service::get_member(conn, ctx, &id, &component_id)).await?;
+    let member = state
+        .call(bearer, move |conn, ctx| {
+            service::get_member(conn, ctx, &id, &component_id)
+        })
+        .await?;
     Ok(web::Json(member.into()))
 }
 
@@ -300,8 +377,16 @@ pub async fn get_member(state: web::Data<AppState>, bearer: Bearer, path: web::P
     )
 )]
 #[delete("/integration-packs/{id}/components/{component_id}")]
-pub async fn remove_member(state: web::Data<AppState>, bearer: Bearer, path: web::Path<(Uuid, Uuid)>) -> AppResult<HttpResponse> {
+pub async fn remove_member(
+    state: web::Data<AppState>,
+    bearer: Bearer,
+    path: web::Path<(Uuid, Uuid)>,
+) -> AppResult<HttpResponse> {
     let (id, component_id) = (path.0.to_string(), path.1.to_string());
-    state.call(bearer, move |conn, ctx| service::remove_member(conn, ctx, &id, &component_id)).await?;
+    state
+        .call(bearer, move |conn, ctx| {
+            service::remove_member(conn, ctx, &id, &component_id)
+        })
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -47,32 +47,56 @@ impl Problem {
 
     pub fn response(&self) -> HttpResponse {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        HttpResponse::build(status).insert_header((header::CONTENT_TYPE, CONTENT_TYPE)).json(self)
+        HttpResponse::build(status)
+            .insert_header((header::CONTENT_TYPE, CONTENT_TYPE))
+            .json(self)
     }
 }
 
 impl From<&AppError> for Problem {
     fn from(error: &AppError) -> Self {
         match error {
-            AppError::Unauthorized => Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", error.to_string()),
-            AppError::Forbidden(detail) => Problem::new(StatusCode::FORBIDDEN, "forbidden", detail.clone()),
-            AppError::NotFound => Problem::new(StatusCode::NOT_FOUND, "not_found", "no such resource"),
-            AppError::Conflict { code, detail } => Problem::new(StatusCode::CONFLICT, code, detail.clone()),
-            AppError::Rule { code, detail } => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail.clone()),
+            AppError::Unauthorized => {
+                Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", error.to_string())
+            }
+            AppError::Forbidden(detail) => {
+                Problem::new(StatusCode::FORBIDDEN, "forbidden", detail.clone())
+            }
+            AppError::NotFound => {
+                Problem::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
+            }
+            AppError::Conflict { code, detail } => {
+                Problem::new(StatusCode::CONFLICT, code, detail.clone())
+            }
+            AppError::Rule { code, detail } => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail.clone())
+            }
             AppError::Validation(errors) => Problem {
                 errors: Some(errors.clone()),
-                ..Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", error.to_string())
+                ..Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "validation_failed",
+                    error.to_string(),
+                )
             },
-            AppError::BadRequest { code, detail } => Problem::new(StatusCode::BAD_REQUEST, code, detail.clone()),
-            AppError::PayloadTooLarge { .. } => Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", error.to_string()),
+            AppError::BadRequest { code, detail } => {
+                Problem::new(StatusCode::BAD_REQUEST, code, detail.clone())
+            }
+            AppError::PayloadTooLarge { .. } => Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                error.to_string(),
+            ),
             AppError::Unavailable(_) => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "database_unavailable",
                 "the database is unavailable; retry shortly",
             ),
-            AppError::Internal(_) => {
-                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "an internal error occurred; it has been logged")
-            }
+            AppError::Internal(_) => Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "an internal error occurred; it has been logged",
+            ),
         }
     }
 }
@@ -91,13 +115,16 @@ fn causes(error: &dyn std::error::Error) -> String {
 
 impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
-        StatusCode::from_u16(Problem::from(self).status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        StatusCode::from_u16(Problem::from(self).status)
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     fn error_response(&self) -> HttpResponse {
         match self {
             AppError::Internal(_) => tracing::error!(error = %causes(self), "request failed"),
-            AppError::Unavailable(_) => tracing::warn!(error = %causes(self), "database unavailable"),
+            AppError::Unavailable(_) => {
+                tracing::warn!(error = %causes(self), "database unavailable")
+            }
             _ => {}
         }
         Problem::from(self).response()
@@ -113,27 +140,45 @@ pub mod responses {
     use utoipa::ToResponse;
 
     #[derive(ToResponse)]
-    #[response(description = "Malformed JSON or wrong content type", content_type = "application/problem+json")]
+    #[response(
+        description = "Malformed JSON or wrong content type",
+        content_type = "application/problem+json"
+    )]
     pub struct BadRequest(Problem);
 
     #[derive(ToResponse)]
-    #[response(description = "Missing, unknown or expired bearer token", content_type = "application/problem+json")]
+    #[response(
+        description = "Missing, unknown or expired bearer token",
+        content_type = "application/problem+json"
+    )]
     pub struct Unauthorized(Problem);
 
     #[derive(ToResponse)]
-    #[response(description = "The caller sees the resource but may not do this", content_type = "application/problem+json")]
+    #[response(
+        description = "The caller sees the resource but may not do this",
+        content_type = "application/problem+json"
+    )]
     pub struct Forbidden(Problem);
 
     #[derive(ToResponse)]
-    #[response(description = "No such resource, or not visible to the caller", content_type = "application/problem+json")]
+    #[response(
+        description = "No such resource, or not visible to the caller",
+        content_type = "application/problem+json"
+    )]
     pub struct NotFound(Problem);
 
     #[derive(ToResponse)]
-    #[response(description = "The request conflicts with the current state (see `code`)", content_type = "application/problem+json")]
+    #[response(
+        description = "The request conflicts with the current state (see `code`)",
+        content_type = "application/problem+json"
+    )]
     pub struct Conflict(Problem);
 
     #[derive(ToResponse)]
-    #[response(description = "The body is larger than the configured limit", content_type = "application/problem+json")]
+    #[response(
+        description = "The body is larger than the configured limit",
+        content_type = "application/problem+json"
+    )]
     pub struct PayloadTooLarge(Problem);
 
     #[derive(ToResponse)]
@@ -144,10 +189,16 @@ pub mod responses {
     pub struct Unprocessable(Problem);
 
     #[derive(ToResponse)]
-    #[response(description = "The database is unavailable; retry", content_type = "application/problem+json")]
+    #[response(
+        description = "The database is unavailable; retry",
+        content_type = "application/problem+json"
+    )]
     pub struct Unavailable(Problem);
 
     #[derive(ToResponse)]
-    #[response(description = "Internal error (details only in the server log)", content_type = "application/problem+json")]
+    #[response(
+        description = "Internal error (details only in the server log)",
+        content_type = "application/problem+json"
+    )]
     pub struct InternalError(Problem);
 }

@@ -23,25 +23,49 @@ pub fn create_account(conn: &mut DbConnection, ctx: &Ctx, input: NewAccount) -> 
     let (kind, parent_id) = match (&ctx.caller, input.kind) {
         (Caller::Admin, None | Some(AccountKind::Publisher)) => (AccountKind::Publisher, None),
         (Caller::Admin, Some(AccountKind::Subscriber)) => {
-            return Err(AppError::invalid("kind", "not_allowed", "the admin creates publisher accounts; a publisher creates its subscribers"))
+            return Err(AppError::invalid(
+                "kind",
+                "not_allowed",
+                "the admin creates publisher accounts; a publisher creates its subscribers",
+            ))
         }
         (Caller::Account { .. }, Some(AccountKind::Publisher)) => {
-            return Err(AppError::invalid("kind", "not_allowed", "a publisher creates subscriber accounts only"))
+            return Err(AppError::invalid(
+                "kind",
+                "not_allowed",
+                "a publisher creates subscriber accounts only",
+            ))
         }
-        (caller @ Caller::Account { .. }, None | Some(AccountKind::Subscriber)) => {
-            (AccountKind::Subscriber, Some(caller.publisher_id()?.to_string()))
-        }
+        (caller @ Caller::Account { .. }, None | Some(AccountKind::Subscriber)) => (
+            AccountKind::Subscriber,
+            Some(caller.publisher_id()?.to_string()),
+        ),
     };
-    let name = text::parse_name("name", &input.name, account::MAX_NAME_CHARS).map_err(|e| AppError::Validation(vec![e]))?;
-    let account = Account { id: new_id(), name, kind: kind.as_str().into(), parent_id, created_at: ctx.now() };
+    let name = text::parse_name("name", &input.name, account::MAX_NAME_CHARS)
+        .map_err(|e| AppError::Validation(vec![e]))?;
+    let account = Account {
+        id: new_id(),
+        name,
+        kind: kind.as_str().into(),
+        parent_id,
+        created_at: ctx.now(),
+    };
     conn.write_transaction(|conn| store::insert(conn, &account))?;
     Ok(account)
 }
 
-pub fn list_accounts(conn: &mut DbConnection, ctx: &Ctx, kind: Option<AccountKind>, page: &PageRequest) -> AppResult<Page<Account>> {
+pub fn list_accounts(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    kind: Option<AccountKind>,
+    page: &PageRequest,
+) -> AppResult<Page<Account>> {
     let scope = match &ctx.caller {
         Caller::Admin => AccountScope::All,
-        Caller::Account { account, kind: AccountKind::Publisher } => AccountScope::Family(&account.id),
+        Caller::Account {
+            account,
+            kind: AccountKind::Publisher,
+        } => AccountScope::Family(&account.id),
         Caller::Account { account, .. } => AccountScope::Only(&account.id),
     };
     let rows = store::list(conn, scope, kind.map(AccountKind::as_str), page)?;
@@ -60,8 +84,14 @@ pub fn get_account(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<Ac
 /// itself and its subscribers; a subscriber sees itself but may not.
 fn token_manager_of(conn: &mut DbConnection, ctx: &Ctx, account_id: &str) -> AppResult<Account> {
     let account = get_account(conn, ctx, account_id)?;
-    if let Caller::Account { kind: AccountKind::Subscriber, .. } = ctx.caller {
-        return Err(AppError::forbidden("tokens of a subscriber account are managed by its publisher"));
+    if let Caller::Account {
+        kind: AccountKind::Subscriber,
+        ..
+    } = ctx.caller
+    {
+        return Err(AppError::forbidden(
+            "tokens of a subscriber account are managed by its publisher",
+        ));
     }
     Ok(account)
 }
@@ -72,13 +102,24 @@ pub struct NewToken {
 }
 
 /// A new token for the account; the secret is returned once and only its hash kept.
-pub fn create_token(conn: &mut DbConnection, ctx: &Ctx, account_id: &str, input: NewToken) -> AppResult<(ApiToken, String)> {
+pub fn create_token(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    account_id: &str,
+    input: NewToken,
+) -> AppResult<(ApiToken, String)> {
     let account = token_manager_of(conn, ctx, account_id)?;
     let mut checks = Checks::default();
-    let name = input.name.and_then(|name| checks.check(text::parse_name("name", &name, MAX_TOKEN_NAME_CHARS)));
+    let name = input
+        .name
+        .and_then(|name| checks.check(text::parse_name("name", &name, MAX_TOKEN_NAME_CHARS)));
     if let Some(expires_at) = input.expires_at {
         if expires_at <= ctx.now {
-            checks.check::<()>(Err(crate::error::FieldError::new("expires_at", "in_the_past", "expires_at must be in the future")));
+            checks.check::<()>(Err(crate::error::FieldError::new(
+                "expires_at",
+                "in_the_past",
+                "expires_at must be in the future",
+            )));
         }
     }
     checks.finish()?;
@@ -95,18 +136,33 @@ pub fn create_token(conn: &mut DbConnection, ctx: &Ctx, account_id: &str, input:
     Ok((token, secret))
 }
 
-pub fn list_tokens(conn: &mut DbConnection, ctx: &Ctx, account_id: &str, page: &PageRequest) -> AppResult<Page<ApiToken>> {
+pub fn list_tokens(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    account_id: &str,
+    page: &PageRequest,
+) -> AppResult<Page<ApiToken>> {
     let account = get_account(conn, ctx, account_id)?;
     let rows = tokens::list_for_account(conn, &account.id, page)?;
     Ok(Page::from_rows(rows, page, |t| &t.id))
 }
 
-pub fn get_token(conn: &mut DbConnection, ctx: &Ctx, account_id: &str, token_id: &str) -> AppResult<ApiToken> {
+pub fn get_token(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    account_id: &str,
+    token_id: &str,
+) -> AppResult<ApiToken> {
     let account = get_account(conn, ctx, account_id)?;
     tokens::find_for_account(conn, &account.id, token_id)?.ok_or(AppError::NotFound)
 }
 
-pub fn revoke_token(conn: &mut DbConnection, ctx: &Ctx, account_id: &str, token_id: &str) -> AppResult<()> {
+pub fn revoke_token(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    account_id: &str,
+    token_id: &str,
+) -> AppResult<()> {
     let account = token_manager_of(conn, ctx, account_id)?;
     match conn.write_transaction(|conn| tokens::delete_for_account(conn, &account.id, token_id))? {
         0 => Err(AppError::NotFound),
@@ -117,7 +173,14 @@ pub fn revoke_token(conn: &mut DbConnection, ctx: &Ctx, account_id: &str, token_
 /// Mints an admin token (for the operator's shell); returns the secret.
 pub fn mint_admin_token(conn: &mut DbConnection, now: NaiveDateTime) -> AppResult<String> {
     let (secret, token_hash) = auth::new_token()?;
-    let token = ApiToken { id: new_id(), account_id: None, token_hash, name: Some("admin".into()), created_at: now, expires_at: None };
+    let token = ApiToken {
+        id: new_id(),
+        account_id: None,
+        token_hash,
+        name: Some("admin".into()),
+        created_at: now,
+        expires_at: None,
+    };
     conn.write_transaction(|conn| tokens::insert(conn, &token))?;
     Ok(secret)
 }
@@ -131,9 +194,31 @@ pub fn first_admin_token(conn: &mut DbConnection, now: NaiveDateTime) -> AppResu
 }
 
 /// Creates a publisher and a first token for it (for the operator's shell).
-pub fn create_publisher(conn: &mut DbConnection, now: DateTime<Utc>, name: &str) -> AppResult<(Account, String)> {
-    let ctx = Ctx { caller: Caller::Admin, now };
-    let account = create_account(conn, &ctx, NewAccount { name: name.to_string(), kind: Some(AccountKind::Publisher) })?;
-    let (_, secret) = create_token(conn, &ctx, &account.id, NewToken { name: Some("created by create-publisher".into()), expires_at: None })?;
+pub fn create_publisher(
+    conn: &mut DbConnection,
+    now: DateTime<Utc>,
+    name: &str,
+) -> AppResult<(Account, String)> {
+    let ctx = Ctx {
+        caller: Caller::Admin,
+        now,
+    };
+    let account = create_account(
+        conn,
+        &ctx,
+        NewAccount {
+            name: name.to_string(),
+            kind: Some(AccountKind::Publisher),
+        },
+    )?;
+    let (_, secret) = create_token(
+        conn,
+        &ctx,
+        &account.id,
+        NewToken {
+            name: Some("created by create-publisher".into()),
+            expires_at: None,
+        },
+    )?;
     Ok((account, secret))
 }

@@ -26,9 +26,16 @@ impl Caller {
     /// The calling publisher's id; anyone else may see but not change the catalog.
     pub fn publisher_id(&self) -> AppResult<&str> {
         match self {
-            Caller::Account { account, kind: AccountKind::Publisher } => Ok(&account.id),
-            Caller::Admin => Err(AppError::forbidden("the admin manages accounts and tokens, not catalogs")),
-            Caller::Account { .. } => Err(AppError::forbidden("only a publisher account may do this")),
+            Caller::Account {
+                account,
+                kind: AccountKind::Publisher,
+            } => Ok(&account.id),
+            Caller::Admin => Err(AppError::forbidden(
+                "the admin manages accounts and tokens, not catalogs",
+            )),
+            Caller::Account { .. } => {
+                Err(AppError::forbidden("only a publisher account may do this"))
+            }
         }
     }
 
@@ -36,7 +43,10 @@ impl Caller {
     pub fn sees_owned_by(&self, owner_id: &str) -> bool {
         match self {
             Caller::Admin => true,
-            Caller::Account { account, kind: AccountKind::Publisher } => account.id == owner_id,
+            Caller::Account {
+                account,
+                kind: AccountKind::Publisher,
+            } => account.id == owner_id,
             Caller::Account { .. } => false,
         }
     }
@@ -46,9 +56,10 @@ impl Caller {
     pub fn sees_account(&self, other: &Account) -> bool {
         match self {
             Caller::Admin => true,
-            Caller::Account { account, kind: AccountKind::Publisher } => {
-                other.id == account.id || other.parent_id.as_deref() == Some(&account.id)
-            }
+            Caller::Account {
+                account,
+                kind: AccountKind::Publisher,
+            } => other.id == account.id || other.parent_id.as_deref() == Some(&account.id),
             Caller::Account { account, .. } => other.id == account.id,
         }
     }
@@ -63,13 +74,21 @@ pub fn hash_token(token: &str) -> String {
 /// A new random token (256 bits) and its hash.
 pub fn new_token() -> AppResult<(String, String)> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| AppError::Internal(format!("no randomness: {e}").into()))?;
-    let token: String = std::iter::once("pr_".to_string()).chain(bytes.iter().map(|b| format!("{b:02x}"))).collect();
+    getrandom::fill(&mut bytes)
+        .map_err(|e| AppError::Internal(format!("no randomness: {e}").into()))?;
+    let token: String = std::iter::once("pr_".to_string())
+        .chain(bytes.iter().map(|b| format!("{b:02x}")))
+        .collect();
     let hash = hash_token(&token);
     Ok((token, hash))
 }
 
-pub fn authenticate(conn: &mut DbConnection, settings: &Settings, token: &str, now: DateTime<Utc>) -> AppResult<Caller> {
+pub fn authenticate(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    token: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Caller> {
     let hash = hash_token(token);
     if settings.admin_token_hash.as_deref() == Some(hash.as_str()) {
         return Ok(Caller::Admin);
@@ -77,7 +96,10 @@ pub fn authenticate(conn: &mut DbConnection, settings: &Settings, token: &str, n
     let Some((token, account)) = tokens::find_by_hash(conn, &hash)? else {
         return Err(AppError::Unauthorized);
     };
-    if token.expires_at.is_some_and(|expires| expires <= now.naive_utc()) {
+    if token
+        .expires_at
+        .is_some_and(|expires| expires <= now.naive_utc())
+    {
         return Err(AppError::Unauthorized);
     }
     Ok(match account {

@@ -15,9 +15,15 @@ pub struct ComponentView {
     pub latest_version: Option<String>,
 }
 
-pub fn create_component(conn: &mut DbConnection, ctx: &Ctx, name: &str, component_type: ComponentType) -> AppResult<ComponentView> {
+pub fn create_component(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    name: &str,
+    component_type: ComponentType,
+) -> AppResult<ComponentView> {
     let owner_id = ctx.caller.publisher_id()?.to_string();
-    let name = text::parse_name("name", name, component::MAX_NAME_CHARS).map_err(|e| AppError::Validation(vec![e]))?;
+    let name = text::parse_name("name", name, component::MAX_NAME_CHARS)
+        .map_err(|e| AppError::Validation(vec![e]))?;
     let component = Component {
         id: new_id(),
         owner_id,
@@ -27,11 +33,17 @@ pub fn create_component(conn: &mut DbConnection, ctx: &Ctx, name: &str, componen
     };
     conn.write_transaction(|conn| {
         if store::name_taken(conn, &component.owner_id, &component.name)? {
-            return Err(AppError::conflict("component_name_taken", format!("a component named '{}' already exists", component.name)));
+            return Err(AppError::conflict(
+                "component_name_taken",
+                format!("a component named '{}' already exists", component.name),
+            ));
         }
         store::insert(conn, &component).map_err(AppError::from)
     })?;
-    Ok(ComponentView { component, latest_version: None })
+    Ok(ComponentView {
+        component,
+        latest_version: None,
+    })
 }
 
 /// The component, if the caller sees it (404 otherwise).
@@ -49,31 +61,55 @@ fn owned_component(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<Co
     Ok(component)
 }
 
-fn with_latest(conn: &mut DbConnection, components: Vec<Component>) -> AppResult<Vec<ComponentView>> {
+fn with_latest(
+    conn: &mut DbConnection,
+    components: Vec<Component>,
+) -> AppResult<Vec<ComponentView>> {
     let ids: Vec<String> = components.iter().map(|c| c.id.clone()).collect();
     let mut latest = versions::latest_for(conn, &ids)?;
     Ok(components
         .into_iter()
         .map(|component| {
             let latest_version = latest.remove(&component.id).map(|v| v.version);
-            ComponentView { component, latest_version }
+            ComponentView {
+                component,
+                latest_version,
+            }
         })
         .collect())
 }
 
-pub fn list_components(conn: &mut DbConnection, ctx: &Ctx, component_type: Option<ComponentType>, page: &PageRequest) -> AppResult<Page<ComponentView>> {
+pub fn list_components(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    component_type: Option<ComponentType>,
+    page: &PageRequest,
+) -> AppResult<Page<ComponentView>> {
     let owner = match &ctx.caller {
         super::Caller::Admin => None,
         caller => match caller.publisher_id() {
             Ok(id) => Some(id.to_string()),
             // A subscriber sees no catalog.
-            Err(_) => return Ok(Page { items: Vec::new(), next_cursor: None }),
+            Err(_) => {
+                return Ok(Page {
+                    items: Vec::new(),
+                    next_cursor: None,
+                })
+            }
         },
     };
-    let rows = store::list(conn, owner.as_deref(), component_type.map(ComponentType::as_str), page)?;
+    let rows = store::list(
+        conn,
+        owner.as_deref(),
+        component_type.map(ComponentType::as_str),
+        page,
+    )?;
     let page = Page::from_rows(rows, page, |c| &c.id);
     let next_cursor = page.next_cursor;
-    Ok(Page { items: with_latest(conn, page.items)?, next_cursor })
+    Ok(Page {
+        items: with_latest(conn, page.items)?,
+        next_cursor,
+    })
 }
 
 pub fn get_component(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<ComponentView> {
@@ -101,7 +137,12 @@ pub struct NewVersion {
     pub shareable: Option<bool>,
 }
 
-pub fn create_version(conn: &mut DbConnection, ctx: &Ctx, component_id: &str, input: NewVersion) -> AppResult<Version> {
+pub fn create_version(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    component_id: &str,
+    input: NewVersion,
+) -> AppResult<Version> {
     conn.write_transaction(|conn| {
         let component = owned_component(conn, ctx, component_id)?;
         let component_type = ComponentType::from_db(&component.component_type);
@@ -134,25 +175,45 @@ pub fn create_version(conn: &mut DbConnection, ctx: &Ctx, component_id: &str, in
     })
 }
 
-pub fn list_versions(conn: &mut DbConnection, ctx: &Ctx, component_id: &str, shareable: Option<bool>, page: &PageRequest) -> AppResult<Page<Version>> {
+pub fn list_versions(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    component_id: &str,
+    shareable: Option<bool>,
+    page: &PageRequest,
+) -> AppResult<Page<Version>> {
     let component = visible_component(conn, ctx, component_id)?;
     let rows = versions::list_live(conn, &component.id, shareable, page)?;
     Ok(Page::from_rows(rows, page, |v| &v.id))
 }
 
-pub fn get_version(conn: &mut DbConnection, ctx: &Ctx, component_id: &str, version: &str) -> AppResult<Version> {
+pub fn get_version(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    component_id: &str,
+    version: &str,
+) -> AppResult<Version> {
     let component = visible_component(conn, ctx, component_id)?;
     versions::find_live(conn, &component.id, version)?.ok_or(AppError::NotFound)
 }
 
-pub fn delete_version(conn: &mut DbConnection, ctx: &Ctx, component_id: &str, version: &str) -> AppResult<()> {
+pub fn delete_version(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    component_id: &str,
+    version: &str,
+) -> AppResult<()> {
     conn.write_transaction(|conn| {
         let component = owned_component(conn, ctx, component_id)?;
-        let version = versions::find_live(conn, &component.id, version)?.ok_or(AppError::NotFound)?;
+        let version =
+            versions::find_live(conn, &component.id, version)?.ok_or(AppError::NotFound)?;
         if versions::is_protected(conn, &version.id)? {
             return Err(AppError::conflict(
                 "version_in_use",
-                format!("version '{}' is named by a release and cannot be deleted", version.version),
+                format!(
+                    "version '{}' is named by a release and cannot be deleted",
+                    version.version
+                ),
             ));
         }
         versions::mark_deleted(conn, &version.id, ctx.now())?;

@@ -31,16 +31,24 @@ pub struct MemberView {
 
 fn check_details(name: Option<&str>, description: Option<&str>) -> AppResult<Option<String>> {
     let mut checks = Checks::default();
-    let name = name.and_then(|name| checks.check(text::parse_name("name", name, pack::MAX_NAME_CHARS)));
+    let name =
+        name.and_then(|name| checks.check(text::parse_name("name", name, pack::MAX_NAME_CHARS)));
     if let Some(description) = description {
-        checks.check(text::limit_length("description", description, pack::MAX_DESCRIPTION_CHARS));
+        checks.check(text::limit_length(
+            "description",
+            description,
+            pack::MAX_DESCRIPTION_CHARS,
+        ));
     }
     checks.finish()?;
     Ok(name)
 }
 
 fn name_conflict(name: &str) -> AppError {
-    AppError::conflict("pack_name_taken", format!("an integration pack named '{name}' already exists"))
+    AppError::conflict(
+        "pack_name_taken",
+        format!("an integration pack named '{name}' already exists"),
+    )
 }
 
 pub fn create_pack(conn: &mut DbConnection, ctx: &Ctx, input: NewPack) -> AppResult<Pack> {
@@ -96,12 +104,21 @@ pub fn get_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<Pack>
     visible_pack(conn, ctx, id)
 }
 
-pub fn update_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str, patch: PackPatch) -> AppResult<Pack> {
+pub fn update_pack(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    id: &str,
+    patch: PackPatch,
+) -> AppResult<Pack> {
     conn.write_transaction(|conn| {
         let mut pack = owned_pack(conn, ctx, id)?;
         if let Some(requested) = patch.installation_type {
             if requested.as_str() != pack.installation_type {
-                return Err(AppError::invalid("installation_type", "immutable", "the installation type is fixed when the pack is created"));
+                return Err(AppError::invalid(
+                    "installation_type",
+                    "immutable",
+                    "the installation type is fixed when the pack is created",
+                ));
             }
         }
         if let Some(name) = check_details(patch.name.as_deref(), patch.description.as_deref())? {
@@ -129,24 +146,41 @@ pub fn delete_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<()
 
 /// Adds a component of the publisher's, with a shareable version, to the pack.
 /// This never releases anything: subscribers see it after the next release.
-pub fn add_member(conn: &mut DbConnection, ctx: &Ctx, pack_id: &str, component_id: &str) -> AppResult<MemberView> {
+pub fn add_member(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    pack_id: &str,
+    component_id: &str,
+) -> AppResult<MemberView> {
     conn.write_transaction(|conn| {
         let pack = owned_pack(conn, ctx, pack_id)?;
         let component = match visible_component(conn, ctx, component_id) {
             Ok(component) if component.owner_id == pack.publisher_id => component,
             Ok(_) | Err(AppError::NotFound) => {
-                return Err(AppError::invalid("component_id", "not_found", "no component of yours has this id"))
+                return Err(AppError::invalid(
+                    "component_id",
+                    "not_found",
+                    "no component of yours has this id",
+                ))
             }
             Err(other) => return Err(other),
         };
         let existing = store::find_pack_component(conn, &pack.id, &component.id)?;
         if existing.as_ref().is_some_and(|row| row.member) {
-            return Err(AppError::conflict("component_already_in_pack", "the pack already holds this component"));
+            return Err(AppError::conflict(
+                "component_already_in_pack",
+                "the pack already holds this component",
+            ));
         }
         let component_type = ComponentType::from_db(&component.component_type);
         let installation_type = InstallationType::from_db(&pack.installation_type);
-        pack::check_new_member(installation_type, component_type, store::count_members(conn, &pack.id)?)?;
-        let latest = versions::latest_for(conn, std::slice::from_ref(&component.id))?.remove(&component.id);
+        pack::check_new_member(
+            installation_type,
+            component_type,
+            store::count_members(conn, &pack.id)?,
+        )?;
+        let latest =
+            versions::latest_for(conn, std::slice::from_ref(&component.id))?.remove(&component.id);
         if latest.is_none() {
             return Err(AppError::rule(
                 "version_not_shareable",
@@ -168,8 +202,12 @@ pub fn add_member(conn: &mut DbConnection, ctx: &Ctx, pack_id: &str, component_i
             }
         };
         store::bump_revision(conn, &pack.id, ctx.now())?;
-        let member = store::find_member(conn, &pack.id, &component.id)?.ok_or(AppError::NotFound)?;
-        Ok(MemberView { member, latest_version: latest.map(|v| v.version) })
+        let member =
+            store::find_member(conn, &pack.id, &component.id)?.ok_or(AppError::NotFound)?;
+        Ok(MemberView {
+            member,
+            latest_version: latest.map(|v| v.version),
+        })
     })
 }
 
@@ -180,20 +218,36 @@ fn with_latest(conn: &mut DbConnection, members: Vec<Member>) -> AppResult<Vec<M
         .into_iter()
         .map(|member| {
             let latest_version = latest.remove(&member.component_id).map(|v| v.version);
-            MemberView { member, latest_version }
+            MemberView {
+                member,
+                latest_version,
+            }
         })
         .collect())
 }
 
-pub fn list_members(conn: &mut DbConnection, ctx: &Ctx, pack_id: &str, page: &PageRequest) -> AppResult<Page<MemberView>> {
+pub fn list_members(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    pack_id: &str,
+    page: &PageRequest,
+) -> AppResult<Page<MemberView>> {
     let pack = visible_pack(conn, ctx, pack_id)?;
     let rows = store::list_members(conn, &pack.id, page)?;
     let page = Page::from_rows(rows, page, |m| &m.component_id);
     let next_cursor = page.next_cursor;
-    Ok(Page { items: with_latest(conn, page.items)?, next_cursor })
+    Ok(Page {
+        items: with_latest(conn, page.items)?,
+        next_cursor,
+    })
 }
 
-pub fn get_member(conn: &mut DbConnection, ctx: &Ctx, pack_id: &str, component_id: &str) -> AppResult<MemberView> {
+pub fn get_member(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    pack_id: &str,
+    component_id: &str,
+) -> AppResult<MemberView> {
     let pack = visible_pack(conn, ctx, pack_id)?;
     let member = store::find_member(conn, &pack.id, component_id)?.ok_or(AppError::NotFound)?;
     Ok(with_latest(conn, vec![member])?.remove(0))
@@ -201,7 +255,12 @@ pub fn get_member(conn: &mut DbConnection, ctx: &Ctx, pack_id: &str, component_i
 
 /// Removes a member. A released component stays with subscribers until the
 /// next release drops it; one never released simply leaves.
-pub fn remove_member(conn: &mut DbConnection, ctx: &Ctx, pack_id: &str, component_id: &str) -> AppResult<()> {
+pub fn remove_member(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    pack_id: &str,
+    component_id: &str,
+) -> AppResult<()> {
     conn.write_transaction(|conn| {
         let pack = owned_pack(conn, ctx, pack_id)?;
         let row = store::find_pack_component(conn, &pack.id, component_id)?

@@ -17,7 +17,10 @@ pub struct PageRequest {
 
 impl PageRequest {
     pub fn all() -> Self {
-        Self { limit: i64::MAX - 1, after: None }
+        Self {
+            limit: i64::MAX - 1,
+            after: None,
+        }
     }
 
     /// How many rows to fetch: one more than the page, to know whether another follows.
@@ -42,10 +45,16 @@ impl<T> Page<T> {
         } else {
             None
         };
-        Page { items: rows, next_cursor }
+        Page {
+            items: rows,
+            next_cursor,
+        }
     }
 
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page { items: self.items.into_iter().map(f).collect(), next_cursor: self.next_cursor }
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+        }
     }
 }

@@ -25,11 +25,18 @@ pub struct Version {
 }
 
 pub fn insert(conn: &mut DbConnection, version: &Version) -> QueryResult<()> {
-    diesel::insert_into(component_versions::table).values(version).execute(conn).map(drop)
+    diesel::insert_into(component_versions::table)
+        .values(version)
+        .execute(conn)
+        .map(drop)
 }
 
 /// Whether the string was ever used for this component, deleted versions included.
-pub fn string_used(conn: &mut DbConnection, component_id: &str, version: &str) -> QueryResult<bool> {
+pub fn string_used(
+    conn: &mut DbConnection,
+    component_id: &str,
+    version: &str,
+) -> QueryResult<bool> {
     diesel::select(exists(
         component_versions::table
             .filter(component_versions::component_id.eq(component_id))
@@ -39,7 +46,11 @@ pub fn string_used(conn: &mut DbConnection, component_id: &str, version: &str) -
 }
 
 /// A live (non-deleted) version by its string.
-pub fn find_live(conn: &mut DbConnection, component_id: &str, version: &str) -> QueryResult<Option<Version>> {
+pub fn find_live(
+    conn: &mut DbConnection,
+    component_id: &str,
+    version: &str,
+) -> QueryResult<Option<Version>> {
     component_versions::table
         .filter(component_versions::component_id.eq(component_id))
         .filter(component_versions::version.eq(version))
@@ -50,7 +61,12 @@ pub fn find_live(conn: &mut DbConnection, component_id: &str, version: &str) -> 
 }
 
 /// Live versions, newest first; `page.after` is the id of the last version already seen.
-pub fn list_live(conn: &mut DbConnection, component_id: &str, shareable: Option<bool>, page: &PageRequest) -> QueryResult<Vec<Version>> {
+pub fn list_live(
+    conn: &mut DbConnection,
+    component_id: &str,
+    shareable: Option<bool>,
+    page: &PageRequest,
+) -> QueryResult<Vec<Version>> {
     let mut query = component_versions::table
         .filter(component_versions::component_id.eq(component_id.to_string()))
         .filter(component_versions::deleted_at.is_null())
@@ -62,7 +78,10 @@ pub fn list_live(conn: &mut DbConnection, component_id: &str, shareable: Option<
     if let Some(after) = &page.after {
         query = query.filter(component_versions::id.lt(after.clone()));
     }
-    query.order(component_versions::id.desc()).limit(page.fetch()).load(conn)
+    query
+        .order(component_versions::id.desc())
+        .limit(page.fetch())
+        .load(conn)
 }
 
 pub fn mark_deleted(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> QueryResult<usize> {
@@ -72,7 +91,10 @@ pub fn mark_deleted(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> Que
 }
 
 /// The latest version of each of the given components (absent when a component has none).
-pub fn latest_for(conn: &mut DbConnection, component_ids: &[String]) -> QueryResult<HashMap<String, Version>> {
+pub fn latest_for(
+    conn: &mut DbConnection,
+    component_ids: &[String],
+) -> QueryResult<HashMap<String, Version>> {
     if component_ids.is_empty() {
         return Ok(HashMap::new());
     }
@@ -83,25 +105,41 @@ pub fn latest_for(conn: &mut DbConnection, component_ids: &[String]) -> QueryRes
         .filter(component_versions::shareable.eq(true))
         .filter(not(exists(
             newer
-                .filter(newer.field(component_versions::component_id).eq(component_versions::component_id))
+                .filter(
+                    newer
+                        .field(component_versions::component_id)
+                        .eq(component_versions::component_id),
+                )
                 .filter(newer.field(component_versions::deleted_at).is_null())
                 .filter(newer.field(component_versions::shareable).eq(true))
                 .filter(
-                    newer.field(component_versions::created_at).gt(component_versions::created_at).or(newer
+                    newer
                         .field(component_versions::created_at)
-                        .eq(component_versions::created_at)
-                        .and(newer.field(component_versions::id).gt(component_versions::id))),
+                        .gt(component_versions::created_at)
+                        .or(newer
+                            .field(component_versions::created_at)
+                            .eq(component_versions::created_at)
+                            .and(
+                                newer
+                                    .field(component_versions::id)
+                                    .gt(component_versions::id),
+                            )),
                 ),
         )))
         .select(Version::as_select())
         .load(conn)?;
-    Ok(rows.into_iter().map(|v| (v.component_id.clone(), v)).collect())
+    Ok(rows
+        .into_iter()
+        .map(|v| (v.component_id.clone(), v))
+        .collect())
 }
 
 /// Whether a release names this version, so it must not be deleted: a pack's
 /// released version (items of scheduled and past releases join this check
 /// with the release tables).
 pub fn is_protected(conn: &mut DbConnection, id: &str) -> QueryResult<bool> {
-    diesel::select(exists(pack_components::table.filter(pack_components::released_version_id.eq(id))))
-        .get_result(conn)
+    diesel::select(exists(
+        pack_components::table.filter(pack_components::released_version_id.eq(id)),
+    ))
+    .get_result(conn)
 }

@@ -1,0 +1,85 @@
+use diesel::prelude::*;
+use serde_json::json;
+
+use crate::helpers::{backend_tests, Backend, TestApp};
+
+backend_tests! {
+    async fn unreadable_bodies_are_400_problems(app: TestApp) {
+        let acme = app.publisher("Acme").await;
+        let post = |content_type: &'static str, body: &'static str| {
+            let token = acme.token.clone();
+            let app = &app;
+            async move { app.request("POST", "/api/v1/components", Some(&token), Some((content_type, body.as_bytes().to_vec()))).await }
+        };
+        post("application/json", "{\"name\":").await.assert_problem(400, "malformed_json");
+        post("application/json", "{\"name\":\"x\",\"type\":\"process\"} trailing").await.assert_problem(400, "malformed_json");
+        post("text/plain", "{\"name\":\"x\",\"type\":\"process\"}").await.assert_problem(400, "unsupported_content_type");
+        post("application/x-www-form-urlencoded", "name=x").await.assert_problem(400, "unsupported_content_type");
+        post("application/json", "").await.assert_problem(400, "malformed_json");
+        post("application/json; charset=utf-8", "{\"name\":\"x\",\"type\":\"process\"}").await.expect(201);
+    }
+
+    async fn bodies_of_the_wrong_shape_are_422_naming_the_field(app: TestApp) {
+        let acme = app.publisher("Acme").await;
+        let cases = [
+            (json!({"name": "x"}), "type", "required"),
+            (json!({"name": 5, "type": "process"}), "name", "invalid_type"),
+            (json!({"name": "x", "type": "widget"}), "type", "invalid_value"),
+            (json!({"name": "x", "type": "process", "colour": "red"}), "colour", "unknown_field"),
+            (json!(["not", "an", "object"]), "body", "invalid_type"),
+        ];
+        for (body, field, code) in cases {
+            let refused = app.post("/api/v1/components", &acme.token, body.clone()).await;
+            refused.assert_problem(422, "validation_failed");
+            assert_eq!(refused.body["errors"][0]["field"], field, "for {body}");
+            assert_eq!(refused.body["errors"][0]["code"], code, "for {body}");
+        }
+    }
+
+    async fn unknown_routes_methods_and_ids_are_problems(app: TestApp) {
+        let acme = app.publisher("Acme").await;
+        app.get("/api/v1/nothing-here", &acme.token).await.assert_problem(404, "not_found");
+        app.request("GET", "/nope", None, None).await.assert_problem(404, "not_found");
+        let put = app.request("PUT", "/api/v1/components", Some(&acme.token), None).await;
+        put.assert_problem(405, "method_not_allowed");
+        assert_eq!(put.header("allow").unwrap(), "GET, POST");
+        let put_one = app.request("PUT", &format!("/api/v1/integration-packs/{}", uuid::Uuid::now_v7()), Some(&acme.token), None).await;
+        put_one.assert_problem(405, "method_not_allowed");
+        assert_eq!(put_one.header("allow").unwrap(), "GET, PATCH, DELETE");
+        app.get("/api/v1/components/not-a-uuid", &acme.token).await.assert_problem(404, "not_found");
+        app.get("/api/v1/components/not-a-uuid/versions/1.0", &acme.token).await.assert_problem(404, "not_found");
+        app.get("/api/v1/components?limit=abc", &acme.token).await.assert_problem(422, "validation_failed");
+        app.get("/api/v1/components?limit=201", &acme.token).await.assert_problem(422, "validation_failed");
+    }
+
+    async fn request_ids_are_echoed_or_generated(app: TestApp) {
+        let generated = app.request("GET", "/healthz", None, None).await;
+        assert_eq!(generated.header("x-request-id").unwrap().len(), 36);
+        let echoed = app.client_request_with_header("GET", "/healthz", "x-request-id", "ci-run-42").await;
+        assert_eq!(echoed.header("x-request-id").unwrap(), "ci-run-42");
+    }
+
+    async fn internal_errors_reveal_nothing(app: TestApp) {
+        let acme = app.publisher("Acme").await;
+        app.db(|c| diesel::sql_query("DROP TABLE pack_components").execute(c).unwrap());
+        let pack = app.pack(&acme, "Pack", "single").await;
+        let failed = app.get(&format!("/api/v1/integration-packs/{pack}/components"), &acme.token).await;
+        failed.assert_problem(500, "internal_error");
+        let text = failed.body.to_string();
+        assert!(!text.contains("pack_components") && !text.to_lowercase().contains("sql") && !text.contains("relation"), "{text}");
+    }
+}
+
+#[actix_web::test]
+async fn oversized_bodies_are_413_problems() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(app) = TestApp::spawn_with(backend, 1024).await else {
+            continue;
+        };
+        let acme = app.publisher("Acme").await;
+        let big = json!({"name": "x".repeat(2000), "type": "process"});
+        app.post("/api/v1/components", &acme.token, big)
+            .await
+            .assert_problem(413, "payload_too_large");
+    }
+}

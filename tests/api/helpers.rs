@@ -1,0 +1,411 @@
+//! `TestApp`: a real server on port 0 over its own database (a temp SQLite
+//! file, or a fresh PostgreSQL database when `PACKRELEASE_TEST_POSTGRES_URL`
+//! is set), with a fixed clock the test moves.
+
+use std::sync::Arc;
+
+use actix_web::dev::ServerHandle;
+use chrono::{DateTime, TimeZone, Utc};
+use diesel::prelude::*;
+use packrelease::app::{Application, ServerConfig};
+use packrelease::clock::FixedClock;
+use packrelease::db::{self, DatabaseUrl, DbConnection, DbPool};
+use serde_json::{json, Value};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+pub const POSTGRES_URL_VAR: &str = "PACKRELEASE_TEST_POSTGRES_URL";
+
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each test body once on SQLite and once on PostgreSQL.
+macro_rules! backend_tests {
+    ($( $(#[$meta:meta])* async fn $name:ident($app:ident: TestApp) $body:block )*) => {$(
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn body($app: $crate::helpers::TestApp) $body
+
+            #[actix_web::test]
+            async fn sqlite() {
+                body($crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await.expect("sqlite")).await
+            }
+
+            #[actix_web::test]
+            async fn postgres() {
+                if let Some(app) = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await {
+                    body(app).await
+                }
+            }
+        }
+    )*};
+}
+pub(crate) use backend_tests;
+
+/// A test database that removes itself.
+pub enum TestDb {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { server: String, name: String },
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let TestDb::Postgres { server, name } = self {
+            if let Ok(mut conn) = PgConnection::establish(server) {
+                let _ =
+                    diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .execute(&mut conn);
+            }
+        }
+    }
+}
+
+/// The PostgreSQL server tests run against, if any. With `CI=true` its absence is a failure.
+pub fn postgres_server() -> Option<String> {
+    match std::env::var(POSTGRES_URL_VAR) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but {POSTGRES_URL_VAR} is not set: PostgreSQL tests must run in CI")
+        }
+        _ => None,
+    }
+}
+
+/// A fresh, empty database (not migrated) and its URL.
+pub fn fresh_database(backend: Backend) -> Option<(TestDb, DatabaseUrl)> {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let path = dir.path().join("test.db");
+            let url = DatabaseUrl::parse(path.to_str().expect("utf-8 path")).expect("sqlite url");
+            Some((TestDb::Sqlite(dir), url))
+        }
+        Backend::Postgres => {
+            let server = postgres_server()?;
+            let name = format!("packrelease_test_{}", uuid::Uuid::now_v7().simple());
+            let mut conn =
+                PgConnection::establish(&server).expect("connect to the PostgreSQL test server");
+            diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+                .execute(&mut conn)
+                .expect("create test database");
+            let (base, query) = server
+                .split_once('?')
+                .map_or((server.as_str(), None), |(b, q)| (b, Some(q)));
+            let base = base.rsplit_once('/').map_or(base, |(head, _)| head);
+            let url = match query {
+                Some(query) => format!("{base}/{name}?{query}"),
+                None => format!("{base}/{name}"),
+            };
+            let url = DatabaseUrl::parse(&url).expect("postgres url");
+            Some((TestDb::Postgres { server, name }, url))
+        }
+    }
+}
+
+pub struct TestResponse {
+    pub status: u16,
+    pub headers: awc::http::header::HeaderMap,
+    pub body: Value,
+}
+
+impl TestResponse {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+
+    pub fn content_type(&self) -> String {
+        self.header("content-type").unwrap_or_default()
+    }
+
+    /// Asserts a problem+json answer with this status and code.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, code: &str) {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        assert_eq!(
+            self.content_type(),
+            "application/problem+json",
+            "body: {}",
+            self.body
+        );
+        assert_eq!(self.body["code"], code, "body: {}", self.body);
+        assert_eq!(self.body["status"], status);
+        assert_eq!(self.body["type"], format!("urn:packrelease:problem:{code}"));
+    }
+
+    /// Asserts the status and returns the body.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Value {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        self.body
+    }
+
+    /// The `errors[].field` of a validation problem.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .map(|e| e["field"].as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// An account with a token.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    pub id: String,
+    pub token: String,
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub clock: FixedClock,
+    pub pool: DbPool,
+    client: awc::Client,
+    handle: ServerHandle,
+    _db: TestDb,
+}
+
+pub fn test_now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0)
+        .single()
+        .expect("valid instant")
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        Self::spawn_with(backend, 256 * 1024).await
+    }
+
+    pub async fn spawn_with(backend: Backend, max_body_bytes: usize) -> Option<TestApp> {
+        let (test_db, url) = fresh_database(backend)?;
+        let pool = db::open(&url, 4).expect("open test database");
+        let clock = FixedClock::new(test_now());
+        let config = ServerConfig {
+            bind: "127.0.0.1:0".into(),
+            admin_token: Some(ADMIN_TOKEN.into()),
+            max_body_bytes,
+        };
+        let app = Application::build(&config, pool.clone(), Arc::new(clock.clone()))
+            .expect("build server");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let handle = app.handle();
+        actix_web::rt::spawn(app.run());
+        let client = awc::Client::builder()
+            .disable_redirects()
+            .timeout(std::time::Duration::from_secs(30))
+            .finish();
+        Some(TestApp {
+            base,
+            clock,
+            pool,
+            client,
+            handle,
+            _db: test_db,
+        })
+    }
+
+    /// Direct database access, for seeding and for asserting on stored state.
+    pub fn db<T>(&self, f: impl FnOnce(&mut DbConnection) -> T) -> T {
+        let mut conn = self.pool.get().expect("database connection");
+        f(&mut conn)
+    }
+
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> TestResponse {
+        let method = awc::http::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
+        if let Some(token) = token {
+            request = request.insert_header(("authorization", format!("Bearer {token}")));
+        }
+        let mut response = match body {
+            Some((content_type, bytes)) => {
+                request
+                    .insert_header(("content-type", content_type))
+                    .send_body(bytes)
+                    .await
+            }
+            None => request.send().await,
+        }
+        .expect("request sent");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response
+            .body()
+            .limit(64 * 1024 * 1024)
+            .await
+            .expect("response body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> TestResponse {
+        self.request("GET", path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> TestResponse {
+        self.request(
+            "POST",
+            path,
+            Some(token),
+            Some(("application/json", body.to_string().into_bytes())),
+        )
+        .await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> TestResponse {
+        self.request(
+            "PATCH",
+            path,
+            Some(token),
+            Some(("application/json", body.to_string().into_bytes())),
+        )
+        .await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> TestResponse {
+        self.request("DELETE", path, Some(token), None).await
+    }
+
+    pub async fn publisher(&self, name: &str) -> Actor {
+        let account = self
+            .post(
+                "/api/v1/accounts",
+                ADMIN_TOKEN,
+                json!({"name": name, "kind": "publisher"}),
+            )
+            .await
+            .expect(201);
+        self.actor(&account, ADMIN_TOKEN).await
+    }
+
+    pub async fn subscriber(&self, publisher: &Actor, name: &str) -> Actor {
+        let account = self
+            .post("/api/v1/accounts", &publisher.token, json!({"name": name}))
+            .await
+            .expect(201);
+        self.actor(&account, &publisher.token).await
+    }
+
+    async fn actor(&self, account: &Value, minter: &str) -> Actor {
+        let id = account["id"].as_str().expect("account id").to_string();
+        let token = self
+            .post(&format!("/api/v1/accounts/{id}/tokens"), minter, json!({}))
+            .await
+            .expect(201);
+        Actor {
+            id,
+            token: token["token"].as_str().expect("token").to_string(),
+        }
+    }
+
+    pub async fn component(&self, owner: &Actor, name: &str, component_type: &str) -> String {
+        let body = json!({"name": name, "type": component_type});
+        let component = self
+            .post("/api/v1/components", &owner.token, body)
+            .await
+            .expect(201);
+        component["id"].as_str().expect("component id").to_string()
+    }
+
+    pub async fn version(&self, owner: &Actor, component_id: &str, version: &str) -> Value {
+        let path = format!("/api/v1/components/{component_id}/versions");
+        self.post(
+            &path,
+            &owner.token,
+            json!({"version": version, "notes": format!("notes of {version}")}),
+        )
+        .await
+        .expect(201)
+    }
+
+    /// A process component with one shareable version.
+    pub async fn shareable_component(&self, owner: &Actor, name: &str) -> String {
+        let id = self.component(owner, name, "process").await;
+        self.version(owner, &id, "1.0").await;
+        id
+    }
+
+    pub async fn pack(&self, owner: &Actor, name: &str, installation_type: &str) -> String {
+        let body = json!({"name": name, "description": "", "installation_type": installation_type});
+        let pack = self
+            .post("/api/v1/integration-packs", &owner.token, body)
+            .await
+            .expect(201);
+        pack["id"].as_str().expect("pack id").to_string()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stops accepting at once; the database goes with `_db`.
+        drop(self.handle.stop(false));
+    }
+}
+
+impl TestApp {
+    pub fn clock_now(&self) -> DateTime<Utc> {
+        packrelease::clock::Clock::now(&self.clock)
+    }
+
+    pub async fn client_request_with_header(
+        &self,
+        method: &str,
+        path: &str,
+        name: &str,
+        value: &str,
+    ) -> TestResponse {
+        let method = awc::http::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut response = self
+            .client
+            .request(method, format!("{}{}", self.base, path))
+            .insert_header((name, value))
+            .send()
+            .await
+            .expect("request sent");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.body().await.expect("body");
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+}

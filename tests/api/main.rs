@@ -1,0 +1,10 @@
+//! The integration tests: one binary, every test on SQLite and on PostgreSQL.
+
+mod helpers;
+
+mod accounts;
+mod components;
+mod contract;
+mod errors;
+mod migrations;
+mod packs;
