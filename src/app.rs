@@ -15,6 +15,7 @@ pub struct ServerConfig {
     pub bind: String,
     pub admin_token: Option<String>,
     pub max_body_bytes: usize,
+    pub release_time_zone: chrono_tz::Tz,
 }
 
 pub struct Application {
@@ -23,35 +24,22 @@ pub struct Application {
 }
 
 impl Application {
-    pub fn build(
-        config: &ServerConfig,
-        pool: DbPool,
-        clock: Arc<dyn Clock>,
-    ) -> std::io::Result<Self> {
+    pub fn build(config: &ServerConfig, pool: DbPool, clock: Arc<dyn Clock>) -> std::io::Result<Self> {
         let listener = TcpListener::bind(&config.bind)?;
         let port = listener.local_addr()?.port();
         let settings = Settings {
             admin_token_hash: config.admin_token.as_deref().map(auth::hash_token),
+            release_time_zone: config.release_time_zone,
         };
-        let state = AppState {
-            pool,
-            clock,
-            settings: Arc::new(settings),
-        };
+        let state = AppState { pool, clock, settings: Arc::new(settings) };
         let openapi = http::openapi();
         let route_table = Arc::new(RouteTable::new(&openapi));
         let max_body_bytes = config.max_body_bytes;
-        let server = HttpServer::new(move || {
-            http::app(
-                state.clone(),
-                max_body_bytes,
-                openapi.clone(),
-                route_table.clone(),
-            )
-        })
-        .listen(listener)?
-        .shutdown_timeout(5)
-        .run();
+        let server =
+            HttpServer::new(move || http::app(state.clone(), max_body_bytes, openapi.clone(), route_table.clone()))
+                .listen(listener)?
+                .shutdown_timeout(5)
+                .run();
         Ok(Self { server, port })
     }
 

@@ -7,12 +7,7 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
     /// SQLite file path (or sqlite://PATH) or a postgres:// URL.
-    #[arg(
-        long,
-        env = "PACKRELEASE_DATABASE_URL",
-        default_value = "packrelease.db",
-        global = true
-    )]
+    #[arg(long, env = "PACKRELEASE_DATABASE_URL", default_value = "packrelease.db", global = true)]
     pub database_url: String,
 }
 
@@ -27,7 +22,21 @@ pub struct ServeArgs {
     /// Largest JSON body accepted, in bytes (larger ones get a 413 problem).
     #[arg(long, env = "PACKRELEASE_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
+    #[command(flatten)]
+    pub release: ReleaseArgs,
     /// Database connections in the pool.
     #[arg(long, env = "PACKRELEASE_DB_POOL_SIZE", default_value_t = 10)]
     pub pool_size: u32,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReleaseArgs {
+    /// The IANA time zone whose calendar release dates belong to; a release
+    /// for date D is due at D 00:00 there.
+    #[arg(long, env = "PACKRELEASE_RELEASE_TIME_ZONE", default_value = "America/New_York", value_parser = parse_time_zone)]
+    pub release_time_zone: chrono_tz::Tz,
+}
+
+fn parse_time_zone(raw: &str) -> Result<chrono_tz::Tz, String> {
+    raw.parse().map_err(|_| format!("'{raw}' is not an IANA time zone name such as America/New_York"))
 }

@@ -35,9 +35,7 @@ impl DbConnection {
     {
         match self {
             DbConnection::Postgresql(_) => return self.transaction(f),
-            DbConnection::Sqlite(sqlite) => {
-                AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?
-            }
+            DbConnection::Sqlite(sqlite) => AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?,
         }
         // The multi-connection's transaction manager delegates to the inner
         // connection's, which now holds the open transaction.
@@ -83,10 +81,7 @@ impl DatabaseUrl {
             return Err("the database URL is empty".into());
         }
         if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-            let rest = raw
-                .split_once("://")
-                .map(|(_, rest)| rest)
-                .unwrap_or_default();
+            let rest = raw.split_once("://").map(|(_, rest)| rest).unwrap_or_default();
             if rest.is_empty() || rest.starts_with('/') && rest.len() == 1 {
                 return Err(format!("the PostgreSQL URL '{raw}' names no server"));
             }
@@ -98,29 +93,20 @@ impl DatabaseUrl {
             } else {
                 format!("{raw}?connect_timeout=5")
             };
-            return Ok(Self {
-                backend: Backend::Postgres,
-                target,
-            });
+            return Ok(Self { backend: Backend::Postgres, target });
         }
         if let Some(path) = raw.strip_prefix("sqlite://") {
             if path.is_empty() {
                 return Err("the sqlite:// URL names no file".into());
             }
-            return Ok(Self {
-                backend: Backend::Sqlite,
-                target: path.to_string(),
-            });
+            return Ok(Self { backend: Backend::Sqlite, target: path.to_string() });
         }
         if let Some((scheme, _)) = raw.split_once("://") {
             return Err(format!(
                 "unsupported database URL scheme '{scheme}://': use a SQLite file path, sqlite://PATH or postgres://..."
             ));
         }
-        Ok(Self {
-            backend: Backend::Sqlite,
-            target: raw.to_string(),
-        })
+        Ok(Self { backend: Backend::Sqlite, target: raw.to_string() })
     }
 
     /// The URL without its password, for messages and logs.
@@ -131,12 +117,7 @@ impl DatabaseUrl {
                 (Some(scheme_end), Some(at)) if at > scheme_end => {
                     let userinfo = &self.target[scheme_end + 3..at];
                     let user = userinfo.split(':').next().unwrap_or_default();
-                    format!(
-                        "{}{}:***{}",
-                        &self.target[..scheme_end + 3],
-                        user,
-                        &self.target[at..]
-                    )
+                    format!("{}{}:***{}", &self.target[..scheme_end + 3], user, &self.target[at..])
                 }
                 _ => self.target.clone(),
             },
@@ -150,8 +131,8 @@ impl DatabaseUrl {
                 .map(DbConnection::Postgresql)
                 .map_err(|e| ConnectError::classify(e.to_string())),
             Backend::Sqlite => {
-                let mut conn = SqliteConnection::establish(&self.target)
-                    .map_err(|e| ConnectError::Fatal(e.to_string()))?;
+                let mut conn =
+                    SqliteConnection::establish(&self.target).map_err(|e| ConnectError::Fatal(e.to_string()))?;
                 conn.batch_execute(
                     "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
                      PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
@@ -174,11 +155,7 @@ impl DatabaseUrl {
                     std::thread::sleep(Duration::from_millis(500));
                 }
                 Err(ConnectError::Transient(message) | ConnectError::Fatal(message)) => {
-                    return Err(format!(
-                        "cannot connect to {}: {}",
-                        self.redacted(),
-                        message.trim()
-                    ))
+                    return Err(format!("cannot connect to {}: {}", self.redacted(), message.trim()))
                 }
             }
         }
@@ -255,8 +232,7 @@ impl r2d2::ManageConnection for ConnectionManager {
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), ConnectError> {
-        conn.batch_execute("SELECT 1")
-            .map_err(|e| ConnectError::Transient(e.to_string()))
+        conn.batch_execute("SELECT 1").map_err(|e| ConnectError::Transient(e.to_string()))
     }
 
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
@@ -277,12 +253,7 @@ pub fn open(url: &DatabaseUrl, pool_size: u32) -> Result<DbPool, String> {
         .min_idle(Some(1))
         .connection_timeout(Duration::from_secs(5))
         .build(ConnectionManager { url: url.clone() })
-        .map_err(|e| {
-            format!(
-                "cannot build the connection pool for {}: {e}",
-                url.redacted()
-            )
-        })
+        .map_err(|e| format!("cannot build the connection pool for {}: {e}", url.redacted()))
 }
 
 #[cfg(test)]
@@ -291,15 +262,9 @@ mod tests {
 
     #[test]
     fn plain_paths_and_sqlite_urls_are_sqlite() {
-        assert_eq!(
-            DatabaseUrl::parse("packrelease.db").unwrap().backend,
-            Backend::Sqlite
-        );
+        assert_eq!(DatabaseUrl::parse("packrelease.db").unwrap().backend, Backend::Sqlite);
         let url = DatabaseUrl::parse("sqlite:///tmp/x.db").unwrap();
-        assert_eq!(
-            (url.backend, url.target.as_str()),
-            (Backend::Sqlite, "/tmp/x.db")
-        );
+        assert_eq!((url.backend, url.target.as_str()), (Backend::Sqlite, "/tmp/x.db"));
     }
 
     #[test]

@@ -15,16 +15,8 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    pub fn new(
-        field: impl Into<String>,
-        code: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        Self {
-            field: field.into(),
-            code: code.into(),
-            message: message.into(),
-        }
+    pub fn new(field: impl Into<String>, code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), code: code.into(), message: message.into() }
     }
 }
 
@@ -39,6 +31,9 @@ pub enum AppError {
     /// The request is well formed but conflicts with the current state (409).
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
+    /// The pack already has a scheduled release: cancel it or wait (409).
+    #[error("release {release_id} is already scheduled for this pack; cancel it or wait until it is carried out")]
+    ReleaseAlreadyScheduled { release_id: String },
     /// A rule of the domain refuses the request (422).
     #[error("{detail}")]
     Rule { code: &'static str, detail: String },
@@ -58,17 +53,11 @@ pub enum AppError {
 
 impl AppError {
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::Conflict {
-            code,
-            detail: detail.into(),
-        }
+        Self::Conflict { code, detail: detail.into() }
     }
 
     pub fn rule(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::Rule {
-            code,
-            detail: detail.into(),
-        }
+        Self::Rule { code, detail: detail.into() }
     }
 
     pub fn forbidden(detail: impl Into<String>) -> Self {
@@ -90,16 +79,15 @@ impl From<diesel::result::Error> for AppError {
         match error {
             Error::NotFound => Self::NotFound,
             // A concurrent writer got there first; the caller may retry.
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Self::conflict(
-                "conflict",
-                "a concurrent change conflicts with this request; retry it",
-            ),
-            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => Self::conflict(
-                "conflict",
-                "a concurrent change conflicts with this request; retry it",
-            ),
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
-            | Error::BrokenTransactionManager => Self::Unavailable(Box::new(error)),
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                Self::conflict("conflict", "a concurrent change conflicts with this request; retry it")
+            }
+            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
+                Self::conflict("conflict", "a concurrent change conflicts with this request; retry it")
+            }
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) | Error::BrokenTransactionManager => {
+                Self::Unavailable(Box::new(error))
+            }
             other => Self::internal(other),
         }
     }

@@ -12,11 +12,7 @@ use packrelease::db::{self, DatabaseUrl};
 use packrelease::service::accounts;
 
 #[derive(Parser)]
-#[command(
-    name = "packrelease",
-    version,
-    about = "Publish integration packs to subscriber accounts."
-)]
+#[command(name = "packrelease", version, about = "Publish integration packs to subscriber accounts.")]
 #[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(flatten)]
@@ -50,14 +46,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -71,10 +63,7 @@ fn run(cli: Cli) -> Result<(), String> {
     let command = cli.command.unwrap_or(Command::Serve(cli.serve));
     if let Command::Openapi = command {
         let contract = packrelease::http::openapi();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&contract).map_err(|e| e.to_string())?
-        );
+        println!("{}", serde_json::to_string_pretty(&contract).map_err(|e| e.to_string())?);
         return Ok(());
     }
     let url = DatabaseUrl::parse(&cli.database.database_url)?;
@@ -88,16 +77,17 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::AdminToken => {
             let mut conn = db::open(&url, 1)?.get().map_err(|e| e.to_string())?;
-            let token = accounts::mint_admin_token(&mut conn, SystemClock.now().naive_utc())
-                .map_err(|e| e.to_string())?;
+            let token =
+                accounts::mint_admin_token(&mut conn, SystemClock.now().naive_utc()).map_err(|e| e.to_string())?;
             println!("{token}");
             Ok(())
         }
         Command::CreatePublisher { name } => {
             let mut conn = db::open(&url, 1)?.get().map_err(|e| e.to_string())?;
-            let (account, token) = accounts::create_publisher(&mut conn, SystemClock.now(), &name)
-                .map_err(|e| e.to_string())?;
-            let out = serde_json::json!({ "id": account.id, "name": account.name, "kind": account.kind, "token": token });
+            let (account, token) =
+                accounts::create_publisher(&mut conn, SystemClock.now(), &name).map_err(|e| e.to_string())?;
+            let out =
+                serde_json::json!({ "id": account.id, "name": account.name, "kind": account.kind, "token": token });
             println!("{out}");
             Ok(())
         }
@@ -110,8 +100,8 @@ fn serve(url: &DatabaseUrl, args: ServeArgs) -> Result<(), String> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     if args.admin_token.is_none() {
         let mut conn = pool.get().map_err(|e| e.to_string())?;
-        if let Some(token) = accounts::first_admin_token(&mut conn, clock.now().naive_utc())
-            .map_err(|e| e.to_string())?
+        if let Some(token) =
+            accounts::first_admin_token(&mut conn, clock.now().naive_utc()).map_err(|e| e.to_string())?
         {
             println!("No admin token was configured, so one was created. It is shown only this once:\n\n    {token}\n");
             println!("Mint another any time with `packrelease admin-token`, or set PACKRELEASE_ADMIN_TOKEN.");
@@ -121,10 +111,11 @@ fn serve(url: &DatabaseUrl, args: ServeArgs) -> Result<(), String> {
         bind: args.bind.clone(),
         admin_token: args.admin_token,
         max_body_bytes: args.max_body_bytes,
+        release_time_zone: args.release.release_time_zone,
     };
     actix_web::rt::System::new().block_on(async move {
-        let app = Application::build(&config, pool, clock)
-            .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
+        let app =
+            Application::build(&config, pool, clock).map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
         tracing::info!(
             database = %url.redacted(),
             "packrelease listening on http://{}:{} (Swagger UI at /swagger-ui/)",

@@ -67,6 +67,54 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    release_drafts (id) {
+        id -> Text,
+        pack_id -> Text,
+        base_revision -> BigInt,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        release_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    release_draft_items (draft_id, component_id) {
+        draft_id -> Text,
+        component_id -> Text,
+        pending_version_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    releases (id) {
+        id -> Text,
+        pack_id -> Text,
+        draft_id -> Nullable<Text>,
+        status -> Text,
+        schedule -> Text,
+        release_on -> Nullable<Date>,
+        due_at -> Timestamp,
+        time_zone -> Text,
+        requested_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        released_at -> Nullable<Timestamp>,
+        canceled_at -> Nullable<Timestamp>,
+        failure_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    release_items (release_id, component_id) {
+        release_id -> Text,
+        component_id -> Text,
+        version_id -> Nullable<Text>,
+        previous_version_id -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(api_tokens -> accounts (account_id));
 diesel::joinable!(components -> accounts (owner_id));
 diesel::joinable!(component_versions -> components (component_id));
@@ -75,6 +123,13 @@ diesel::joinable!(pack_components -> integration_packs (pack_id));
 diesel::joinable!(pack_components -> components (component_id));
 diesel::joinable!(pack_components -> component_versions (released_version_id));
 
+diesel::joinable!(release_drafts -> integration_packs (pack_id));
+diesel::joinable!(release_draft_items -> release_drafts (draft_id));
+diesel::joinable!(release_draft_items -> components (component_id));
+diesel::joinable!(releases -> integration_packs (pack_id));
+diesel::joinable!(release_items -> releases (release_id));
+diesel::joinable!(release_items -> components (component_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
     api_tokens,
@@ -82,4 +137,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     component_versions,
     integration_packs,
     pack_components,
+    release_drafts,
+    release_draft_items,
+    releases,
+    release_items,
 );

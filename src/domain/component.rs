@@ -22,8 +22,7 @@ pub enum ComponentType {
 }
 
 impl ComponentType {
-    pub const ALL: [ComponentType; 4] =
-        [Self::Process, Self::ApiService, Self::Connection, Self::Map];
+    pub const ALL: [ComponentType; 4] = [Self::Process, Self::ApiService, Self::Connection, Self::Map];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -35,10 +34,7 @@ impl ComponentType {
     }
 
     pub fn from_db(raw: &str) -> Self {
-        Self::ALL
-            .into_iter()
-            .find(|t| t.as_str() == raw)
-            .unwrap_or(Self::Map)
+        Self::ALL.into_iter().find(|t| t.as_str() == raw).unwrap_or(Self::Map)
     }
 
     pub fn is_shareable(self) -> bool {
@@ -53,11 +49,7 @@ pub struct VersionString(String);
 impl VersionString {
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
         if raw.is_empty() {
-            return Err(FieldError::new(
-                field,
-                "required",
-                "version must not be empty",
-            ));
+            return Err(FieldError::new(field, "required", "version must not be empty"));
         }
         if raw.chars().count() > MAX_VERSION_CHARS {
             return Err(FieldError::new(
@@ -66,10 +58,7 @@ impl VersionString {
                 format!("version must be at most {MAX_VERSION_CHARS} characters"),
             ));
         }
-        if !raw
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-        {
+        if !raw.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
             return Err(FieldError::new(
                 field,
                 "invalid_format",
@@ -94,10 +83,7 @@ pub fn check_shareable(component_type: ComponentType, shareable: bool) -> Result
         return Err(FieldError::new(
             "shareable",
             "type_not_shareable",
-            format!(
-                "{} components cannot be shared; only process and api_service",
-                component_type.as_str()
-            ),
+            format!("{} components cannot be shared; only process and api_service", component_type.as_str()),
         ));
     }
     Ok(())
@@ -110,29 +96,12 @@ mod tests {
     #[test]
     fn version_strings_are_path_safe() {
         assert!(VersionString::parse("version", "1.0.0-rc_2").is_ok());
-        assert_eq!(
-            VersionString::parse("version", "").unwrap_err().code,
-            "required"
-        );
-        assert_eq!(
-            VersionString::parse("version", "1/2").unwrap_err().code,
-            "invalid_format"
-        );
-        assert_eq!(
-            VersionString::parse("version", "1 2").unwrap_err().code,
-            "invalid_format"
-        );
-        assert_eq!(
-            VersionString::parse("version", "ü").unwrap_err().code,
-            "invalid_format"
-        );
+        assert_eq!(VersionString::parse("version", "").unwrap_err().code, "required");
+        assert_eq!(VersionString::parse("version", "1/2").unwrap_err().code, "invalid_format");
+        assert_eq!(VersionString::parse("version", "1 2").unwrap_err().code, "invalid_format");
+        assert_eq!(VersionString::parse("version", "ü").unwrap_err().code, "invalid_format");
         assert!(VersionString::parse("version", &"1".repeat(40)).is_ok());
-        assert_eq!(
-            VersionString::parse("version", &"1".repeat(41))
-                .unwrap_err()
-                .code,
-            "too_long"
-        );
+        assert_eq!(VersionString::parse("version", &"1".repeat(41)).unwrap_err().code, "too_long");
     }
 
     #[test]
@@ -141,8 +110,6 @@ mod tests {
         assert!(check_shareable(ComponentType::ApiService, true).is_ok());
         assert!(check_shareable(ComponentType::Connection, true).is_err());
         assert!(check_shareable(ComponentType::Map, false).is_ok());
-        assert!(ComponentType::ALL
-            .iter()
-            .all(|t| ComponentType::from_db(t.as_str()) == *t));
+        assert!(ComponentType::ALL.iter().all(|t| ComponentType::from_db(t.as_str()) == *t));
     }
 }

@@ -4,4 +4,6 @@
 pub mod account;
 pub mod component;
 pub mod pack;
+pub mod release;
+pub mod schedule;
 pub mod text;

@@ -46,25 +46,17 @@ pub fn check_new_member(
     if !component_type.is_shareable() {
         return Err(AppError::rule(
             "component_type_not_shareable",
-            format!(
-                "{} components cannot be added to a pack",
-                component_type.as_str()
-            ),
+            format!("{} components cannot be added to a pack", component_type.as_str()),
         ));
     }
-    if installation_type == InstallationType::Multiple
-        && component_type == ComponentType::ApiService
-    {
+    if installation_type == InstallationType::Multiple && component_type == ComponentType::ApiService {
         return Err(AppError::rule(
             "api_service_in_multiple_pack",
             "a pack with installation type 'multiple' cannot hold API service components",
         ));
     }
     if member_count >= MAX_COMPONENTS {
-        return Err(AppError::rule(
-            "pack_full",
-            format!("a pack holds at most {MAX_COMPONENTS} components"),
-        ));
+        return Err(AppError::rule("pack_full", format!("a pack holds at most {MAX_COMPONENTS} components")));
     }
     Ok(())
 }
@@ -84,59 +76,23 @@ mod tests {
     #[test]
     fn multiple_packs_refuse_api_services() {
         assert_eq!(
-            code(check_new_member(
-                InstallationType::Multiple,
-                ComponentType::ApiService,
-                0
-            )),
+            code(check_new_member(InstallationType::Multiple, ComponentType::ApiService, 0)),
             "api_service_in_multiple_pack"
         );
-        assert_eq!(
-            code(check_new_member(
-                InstallationType::Single,
-                ComponentType::ApiService,
-                0
-            )),
-            "ok"
-        );
-        assert_eq!(
-            code(check_new_member(
-                InstallationType::Multiple,
-                ComponentType::Process,
-                0
-            )),
-            "ok"
-        );
+        assert_eq!(code(check_new_member(InstallationType::Single, ComponentType::ApiService, 0)), "ok");
+        assert_eq!(code(check_new_member(InstallationType::Multiple, ComponentType::Process, 0)), "ok");
     }
 
     #[test]
     fn a_pack_holds_at_most_one_hundred_components() {
-        assert_eq!(
-            code(check_new_member(
-                InstallationType::Single,
-                ComponentType::Process,
-                99
-            )),
-            "ok"
-        );
-        assert_eq!(
-            code(check_new_member(
-                InstallationType::Single,
-                ComponentType::Process,
-                100
-            )),
-            "pack_full"
-        );
+        assert_eq!(code(check_new_member(InstallationType::Single, ComponentType::Process, 99)), "ok");
+        assert_eq!(code(check_new_member(InstallationType::Single, ComponentType::Process, 100)), "pack_full");
     }
 
     #[test]
     fn unshareable_types_never_join() {
         assert_eq!(
-            code(check_new_member(
-                InstallationType::Single,
-                ComponentType::Connection,
-                0
-            )),
+            code(check_new_member(InstallationType::Single, ComponentType::Connection, 0)),
             "component_type_not_shareable"
         );
     }

@@ -6,19 +6,11 @@ use crate::error::FieldError;
 pub fn parse_name(field: &str, raw: &str, max: usize) -> Result<String, FieldError> {
     let name = raw.trim();
     if name.is_empty() {
-        return Err(FieldError::new(
-            field,
-            "required",
-            format!("{field} must not be blank"),
-        ));
+        return Err(FieldError::new(field, "required", format!("{field} must not be blank")));
     }
     limit_length(field, name, max)?;
     if name.chars().any(char::is_control) {
-        return Err(FieldError::new(
-            field,
-            "invalid_format",
-            format!("{field} must not contain control characters"),
-        ));
+        return Err(FieldError::new(field, "invalid_format", format!("{field} must not contain control characters")));
     }
     Ok(name.to_string())
 }
@@ -26,11 +18,7 @@ pub fn parse_name(field: &str, raw: &str, max: usize) -> Result<String, FieldErr
 /// At most `max` characters (Unicode scalar values, as a user counts them).
 pub fn limit_length(field: &str, text: &str, max: usize) -> Result<(), FieldError> {
     if text.chars().count() > max {
-        return Err(FieldError::new(
-            field,
-            "too_long",
-            format!("{field} must be at most {max} characters"),
-        ));
+        return Err(FieldError::new(field, "too_long", format!("{field} must be at most {max} characters")));
     }
     Ok(())
 }
@@ -61,16 +49,8 @@ mod tests {
     fn names_are_trimmed_and_bounded() {
         assert_eq!(parse_name("name", "  Orders  ", 10).unwrap(), "Orders");
         assert_eq!(parse_name("name", "   ", 10).unwrap_err().code, "required");
-        assert_eq!(
-            parse_name("name", "x".repeat(11).as_str(), 10)
-                .unwrap_err()
-                .code,
-            "too_long"
-        );
-        assert_eq!(
-            parse_name("name", "a\u{0}b", 10).unwrap_err().code,
-            "invalid_format"
-        );
+        assert_eq!(parse_name("name", "x".repeat(11).as_str(), 10).unwrap_err().code, "too_long");
+        assert_eq!(parse_name("name", "a\u{0}b", 10).unwrap_err().code, "invalid_format");
         assert!(parse_name("name", &"é".repeat(10), 10).is_ok());
     }
 }

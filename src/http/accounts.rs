@@ -8,8 +8,7 @@ use uuid::Uuid;
 
 use super::extract::{ApiJson, Bearer, OptionalJson, PageQuery};
 use super::problem::responses::{
-    BadRequest, Forbidden, InternalError, NotFound, PayloadTooLarge, Unauthorized, Unavailable,
-    Unprocessable,
+    BadRequest, Forbidden, InternalError, NotFound, PayloadTooLarge, Unauthorized, Unavailable, Unprocessable,
 };
 use super::{created, list_response, AppState};
 use crate::domain::account::AccountKind;
@@ -88,15 +87,10 @@ pub async fn create_account(
 ) -> AppResult<HttpResponse> {
     let ApiJson(CreateAccount { name, kind }) = body;
     let account: Account = state
-        .call(bearer, move |conn, ctx| {
-            service::create_account(conn, ctx, NewAccount { name, kind })
-        })
+        .call(bearer, move |conn, ctx| service::create_account(conn, ctx, NewAccount { name, kind }))
         .await?
         .into();
-    Ok(created(
-        format!("/api/v1/accounts/{}", account.id),
-        &account,
-    ))
+    Ok(created(format!("/api/v1/accounts/{}", account.id), &account))
 }
 
 /// List the accounts the caller sees: all (admin), itself and its subscribers (publisher), itself (subscriber).
@@ -118,11 +112,7 @@ pub async fn list_accounts(
 ) -> AppResult<web::Json<AccountList>> {
     let page = page.request()?;
     let kind = filter.kind;
-    let accounts = state
-        .call(bearer, move |conn, ctx| {
-            service::list_accounts(conn, ctx, kind, &page)
-        })
-        .await?;
+    let accounts = state.call(bearer, move |conn, ctx| service::list_accounts(conn, ctx, kind, &page)).await?;
     Ok(web::Json(accounts.into()))
 }
 
@@ -143,11 +133,7 @@ pub async fn get_account(
     id: web::Path<Uuid>,
 ) -> AppResult<web::Json<Account>> {
     let id = id.to_string();
-    let account = state
-        .call(bearer, move |conn, ctx| {
-            service::get_account(conn, ctx, &id)
-        })
-        .await?;
+    let account = state.call(bearer, move |conn, ctx| service::get_account(conn, ctx, &id)).await?;
     Ok(web::Json(account.into()))
 }
 
@@ -226,16 +212,10 @@ pub async fn create_token(
     let id = id.to_string();
     let OptionalJson(CreateToken { name, expires_at }) = body;
     let (token, secret) = state
-        .call(bearer, move |conn, ctx| {
-            service::create_token(conn, ctx, &id, NewToken { name, expires_at })
-        })
+        .call(bearer, move |conn, ctx| service::create_token(conn, ctx, &id, NewToken { name, expires_at }))
         .await?;
     let token = Token::from(token);
-    let location = format!(
-        "/api/v1/accounts/{}/tokens/{}",
-        token.account_id.as_deref().unwrap_or_default(),
-        token.id
-    );
+    let location = format!("/api/v1/accounts/{}/tokens/{}", token.account_id.as_deref().unwrap_or_default(), token.id);
     let body = CreatedToken {
         id: token.id,
         token: secret,
@@ -265,11 +245,7 @@ pub async fn list_tokens(
     page: web::Query<PageQuery>,
 ) -> AppResult<web::Json<TokenList>> {
     let (id, page) = (id.to_string(), page.request()?);
-    let tokens = state
-        .call(bearer, move |conn, ctx| {
-            service::list_tokens(conn, ctx, &id, &page)
-        })
-        .await?;
+    let tokens = state.call(bearer, move |conn, ctx| service::list_tokens(conn, ctx, &id, &page)).await?;
     Ok(web::Json(tokens.into()))
 }
 
@@ -290,11 +266,7 @@ pub async fn get_token(
     path: web::Path<(Uuid, Uuid)>,
 ) -> AppResult<web::Json<Token>> {
     let (id, token_id) = (path.0.to_string(), path.1.to_string());
-    let token = state
-        .call(bearer, move |conn, ctx| {
-            service::get_token(conn, ctx, &id, &token_id)
-        })
-        .await?;
+    let token = state.call(bearer, move |conn, ctx| service::get_token(conn, ctx, &id, &token_id)).await?;
     Ok(web::Json(token.into()))
 }
 
@@ -315,10 +287,6 @@ pub async fn revoke_token(
     path: web::Path<(Uuid, Uuid)>,
 ) -> AppResult<HttpResponse> {
     let (id, token_id) = (path.0.to_string(), path.1.to_string());
-    state
-        .call(bearer, move |conn, ctx| {
-            service::revoke_token(conn, ctx, &id, &token_id)
-        })
-        .await?;
+    state.call(bearer, move |conn, ctx| service::revoke_token(conn, ctx, &id, &token_id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

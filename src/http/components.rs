@@ -8,8 +8,7 @@ use uuid::Uuid;
 
 use super::extract::{ApiJson, Bearer, PageQuery};
 use super::problem::responses::{
-    BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge, Unauthorized,
-    Unavailable, Unprocessable,
+    BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge, Unauthorized, Unavailable, Unprocessable,
 };
 use super::{created, list_response, AppState};
 use crate::domain::component::ComponentType;
@@ -142,20 +141,10 @@ pub async fn create_component(
     bearer: Bearer,
     body: ApiJson<CreateComponent>,
 ) -> AppResult<HttpResponse> {
-    let ApiJson(CreateComponent {
-        name,
-        component_type,
-    }) = body;
-    let component: Component = state
-        .call(bearer, move |conn, ctx| {
-            service::create_component(conn, ctx, &name, component_type)
-        })
-        .await?
-        .into();
-    Ok(created(
-        format!("/api/v1/components/{}", component.id),
-        &component,
-    ))
+    let ApiJson(CreateComponent { name, component_type }) = body;
+    let component: Component =
+        state.call(bearer, move |conn, ctx| service::create_component(conn, ctx, &name, component_type)).await?.into();
+    Ok(created(format!("/api/v1/components/{}", component.id), &component))
 }
 
 /// List the caller's components (the admin: everyone's; a subscriber: none).
@@ -176,11 +165,7 @@ pub async fn list_components(
     filter: web::Query<ComponentFilter>,
 ) -> AppResult<web::Json<ComponentList>> {
     let (page, component_type) = (page.request()?, filter.component_type);
-    let list = state
-        .call(bearer, move |conn, ctx| {
-            service::list_components(conn, ctx, component_type, &page)
-        })
-        .await?;
+    let list = state.call(bearer, move |conn, ctx| service::list_components(conn, ctx, component_type, &page)).await?;
     Ok(web::Json(list.into()))
 }
 
@@ -201,11 +186,7 @@ pub async fn get_component(
     id: web::Path<Uuid>,
 ) -> AppResult<web::Json<Component>> {
     let id = id.to_string();
-    let component = state
-        .call(bearer, move |conn, ctx| {
-            service::get_component(conn, ctx, &id)
-        })
-        .await?;
+    let component = state.call(bearer, move |conn, ctx| service::get_component(conn, ctx, &id)).await?;
     Ok(web::Json(component.into()))
 }
 
@@ -227,11 +208,7 @@ pub async fn delete_component(
     id: web::Path<Uuid>,
 ) -> AppResult<HttpResponse> {
     let id = id.to_string();
-    state
-        .call(bearer, move |conn, ctx| {
-            service::delete_component(conn, ctx, &id)
-        })
-        .await?;
+    state.call(bearer, move |conn, ctx| service::delete_component(conn, ctx, &id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -257,29 +234,11 @@ pub async fn create_version(
     body: ApiJson<CreateVersion>,
 ) -> AppResult<HttpResponse> {
     let id = id.to_string();
-    let ApiJson(CreateVersion {
-        version,
-        notes,
-        shareable,
-    }) = body;
-    let input = NewVersion {
-        version,
-        notes,
-        shareable,
-    };
-    let version: Version = state
-        .call(bearer, move |conn, ctx| {
-            service::create_version(conn, ctx, &id, input)
-        })
-        .await?
-        .into();
-    Ok(created(
-        format!(
-            "/api/v1/components/{}/versions/{}",
-            version.component_id, version.version
-        ),
-        &version,
-    ))
+    let ApiJson(CreateVersion { version, notes, shareable }) = body;
+    let input = NewVersion { version, notes, shareable };
+    let version: Version =
+        state.call(bearer, move |conn, ctx| service::create_version(conn, ctx, &id, input)).await?.into();
+    Ok(created(format!("/api/v1/components/{}/versions/{}", version.component_id, version.version), &version))
 }
 
 /// List a component's versions, newest first (deleted ones are gone).
@@ -301,11 +260,7 @@ pub async fn list_versions(
     filter: web::Query<VersionFilter>,
 ) -> AppResult<web::Json<VersionList>> {
     let (id, page, shareable) = (id.to_string(), page.request()?, filter.shareable);
-    let list = state
-        .call(bearer, move |conn, ctx| {
-            service::list_versions(conn, ctx, &id, shareable, &page)
-        })
-        .await?;
+    let list = state.call(bearer, move |conn, ctx| service::list_versions(conn, ctx, &id, shareable, &page)).await?;
     Ok(web::Json(list.into()))
 }
 
@@ -326,11 +281,7 @@ pub async fn get_version(
     path: web::Path<(Uuid, String)>,
 ) -> AppResult<web::Json<Version>> {
     let (id, version) = (path.0.to_string(), path.1.clone());
-    let version = state
-        .call(bearer, move |conn, ctx| {
-            service::get_version(conn, ctx, &id, &version)
-        })
-        .await?;
+    let version = state.call(bearer, move |conn, ctx| service::get_version(conn, ctx, &id, &version)).await?;
     Ok(web::Json(version.into()))
 }
 
@@ -352,10 +303,6 @@ pub async fn delete_version(
     path: web::Path<(Uuid, String)>,
 ) -> AppResult<HttpResponse> {
     let (id, version) = (path.0.to_string(), path.1.clone());
-    state
-        .call(bearer, move |conn, ctx| {
-            service::delete_version(conn, ctx, &id, &version)
-        })
-        .await?;
+    state.call(bearer, move |conn, ctx| service::delete_version(conn, ctx, &id, &version)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -25,9 +25,7 @@ impl FromRequest for Bearer {
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.split_once(' '))
-            .filter(|(scheme, token)| {
-                scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()
-            })
+            .filter(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
             .map(|(_, token)| Bearer(token.trim().to_string()));
         ready(token.ok_or(AppError::Unauthorized))
     }
@@ -51,10 +49,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
         let body = read_body(req, payload);
         Box::pin(async move {
             match body.await? {
-                None => Err(AppError::BadRequest {
-                    code: "malformed_json",
-                    detail: "a JSON body is required".into(),
-                }),
+                None => Err(AppError::BadRequest { code: "malformed_json", detail: "a JSON body is required".into() }),
                 Some(bytes) => parse_json(&bytes).map(ApiJson),
             }
         })
@@ -85,30 +80,19 @@ fn read_body(
     let content_type_ok = match req.headers().get(header::CONTENT_TYPE).map(|v| v.to_str()) {
         None => true,
         Some(Ok(value)) => {
-            let essence = value
-                .split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase();
-            essence == "application/json"
-                || (essence.starts_with("application/") && essence.ends_with("+json"))
+            let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+            essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
         }
         Some(Err(_)) => false,
     };
-    let limit = req
-        .app_data::<BodyLimit>()
-        .map_or(crate::config::DEFAULT_MAX_BODY_BYTES, |l| l.0);
+    let limit = req.app_data::<BodyLimit>().map_or(crate::config::DEFAULT_MAX_BODY_BYTES, |l| l.0);
     let bytes = web::Bytes::from_request(req, payload);
     Box::pin(async move {
         let bytes = bytes.await.map_err(|error| {
             if error.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
                 AppError::PayloadTooLarge { limit }
             } else {
-                AppError::BadRequest {
-                    code: "unreadable_body",
-                    detail: "the request body could not be read".into(),
-                }
+                AppError::BadRequest { code: "unreadable_body", detail: "the request body could not be read".into() }
             }
         })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -131,11 +115,7 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{')
         && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
     {
-        return Err(AppError::invalid(
-            "body",
-            "invalid_type",
-            "the body must be a JSON object",
-        ));
+        return Err(AppError::invalid("body", "invalid_type", "the body must be a JSON object"));
     }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let malformed = |error: serde_json::Error| AppError::BadRequest {
@@ -146,9 +126,7 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
         let path = error.path().to_string();
         let inner = error.into_inner();
         match inner.classify() {
-            serde_json::error::Category::Data => {
-                AppError::Validation(vec![shape_error(&path, &inner.to_string())])
-            }
+            serde_json::error::Category::Data => AppError::Validation(vec![shape_error(&path, &inner.to_string())]),
             _ => malformed(inner),
         }
     })?;
@@ -158,11 +136,7 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
 
 /// Turns serde's message about a wrong shape into a field error.
 fn shape_error(path: &str, message: &str) -> FieldError {
-    let message = message
-        .split(" at line ")
-        .next()
-        .unwrap_or(message)
-        .to_string();
+    let message = message.split(" at line ").next().unwrap_or(message).to_string();
     let named = message.split('`').nth(1).unwrap_or_default();
     let join = |name: &str| {
         if path == "." {
@@ -171,11 +145,7 @@ fn shape_error(path: &str, message: &str) -> FieldError {
             format!("{path}.{name}")
         }
     };
-    let whole = if path == "." {
-        "body".to_string()
-    } else {
-        path.to_string()
-    };
+    let whole = if path == "." { "body".to_string() } else { path.to_string() };
     let (field, code) = if message.starts_with("missing field") {
         (join(named), "required")
     } else if message.starts_with("unknown field") {
@@ -197,15 +167,9 @@ pub fn path_error(_: actix_web::error::PathError, _: &HttpRequest) -> actix_web:
 }
 
 /// Error handler for `web::Query`: a 422 naming the query string.
-pub fn query_error(
-    error: actix_web::error::QueryPayloadError,
-    _: &HttpRequest,
-) -> actix_web::Error {
+pub fn query_error(error: actix_web::error::QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
     let message = error.to_string();
-    let message = message
-        .strip_prefix("Query deserialize error: ")
-        .unwrap_or(&message)
-        .to_string();
+    let message = message.strip_prefix("Query deserialize error: ").unwrap_or(&message).to_string();
     AppError::Validation(vec![FieldError::new("query", "invalid_value", message)]).into()
 }
 
@@ -224,31 +188,30 @@ pub struct PageQuery {
 }
 
 impl PageQuery {
+    /// The page size, checked.
+    pub fn limit(&self) -> Result<i64, AppError> {
+        match self.limit.unwrap_or(DEFAULT_PAGE_SIZE) {
+            limit @ 1..=MAX_PAGE_SIZE => Ok(limit),
+            _ => {
+                Err(AppError::invalid("limit", "out_of_range", format!("limit must be between 1 and {MAX_PAGE_SIZE}")))
+            }
+        }
+    }
+
+    /// The page request of a list ordered by id (its cursor is an id).
     pub fn request(&self) -> Result<PageRequest, AppError> {
-        let limit = self.limit.unwrap_or(DEFAULT_PAGE_SIZE);
-        let mut errors = Vec::new();
-        if !(1..=MAX_PAGE_SIZE).contains(&limit) {
-            errors.push(FieldError::new(
-                "limit",
-                "out_of_range",
-                format!("limit must be between 1 and {MAX_PAGE_SIZE}"),
-            ));
-        }
         let after = self.cursor.clone().filter(|c| !c.is_empty());
-        if after
-            .as_deref()
-            .is_some_and(|c| uuid::Uuid::parse_str(c).is_err())
-        {
-            errors.push(FieldError::new(
-                "cursor",
-                "invalid_cursor",
-                "cursor must be a next_cursor returned by this list",
-            ));
-        }
-        if errors.is_empty() {
-            Ok(PageRequest { limit, after })
-        } else {
-            Err(AppError::Validation(errors))
+        let bad_cursor = after.as_deref().is_some_and(|c| uuid::Uuid::parse_str(c).is_err());
+        let cursor_error =
+            FieldError::new("cursor", "invalid_cursor", "cursor must be a next_cursor returned by this list");
+        match (self.limit(), bad_cursor) {
+            (Ok(limit), false) => Ok(PageRequest { limit, after }),
+            (Ok(_), true) => Err(AppError::Validation(vec![cursor_error])),
+            (Err(AppError::Validation(mut errors)), bad) => {
+                errors.extend(bad.then_some(cursor_error));
+                Err(AppError::Validation(errors))
+            }
+            (Err(other), _) => Err(other),
         }
     }
 }

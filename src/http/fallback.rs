@@ -41,18 +41,9 @@ impl RouteTable {
         let mut allowed: Vec<Method> = Vec::new();
         for (template, methods) in &self.routes {
             let matches = template.len() == segments.len()
-                && template
-                    .iter()
-                    .zip(&segments)
-                    .all(|(t, s)| t == s || (t.starts_with('{') && !s.is_empty()));
+                && template.iter().zip(&segments).all(|(t, s)| t == s || (t.starts_with('{') && !s.is_empty()));
             if matches {
-                allowed.extend(
-                    methods
-                        .iter()
-                        .filter(|m| !allowed.contains(m))
-                        .cloned()
-                        .collect::<Vec<_>>(),
-                );
+                allowed.extend(methods.iter().filter(|m| !allowed.contains(m)).cloned().collect::<Vec<_>>());
             }
         }
         (!allowed.is_empty()).then_some(allowed)
@@ -62,25 +53,14 @@ impl RouteTable {
 pub async fn unmatched(req: HttpRequest, routes: web::Data<RouteTable>) -> HttpResponse {
     match routes.allowed(req.path()) {
         Some(methods) => {
-            let allow = methods
-                .iter()
-                .map(Method::as_str)
-                .collect::<Vec<_>>()
-                .join(", ");
+            let allow = methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
             let detail = format!("{} is not allowed here; allowed: {allow}", req.method());
-            let mut response =
-                Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", detail)
-                    .response();
+            let mut response = Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", detail).response();
             if let Ok(value) = header::HeaderValue::from_str(&allow) {
                 response.headers_mut().insert(header::ALLOW, value);
             }
             response
         }
-        None => Problem::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no route for {}", req.path()),
-        )
-        .response(),
+        None => Problem::new(StatusCode::NOT_FOUND, "not_found", format!("no route for {}", req.path())).response(),
     }
 }

@@ -19,9 +19,7 @@ pub struct Health {
 #[utoipa::path(tag = "health", security(()), responses((status = 200, body = Health)))]
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(Health {
-        status: "ok".into(),
-    })
+    HttpResponse::Ok().json(Health { status: "ok".into() })
 }
 
 /// The database is reachable (workers are not checked, so an API-only replica is ready).
@@ -32,13 +30,6 @@ pub async fn healthz() -> HttpResponse {
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> AppResult<HttpResponse> {
-    state
-        .blocking(|conn| {
-            conn.batch_execute("SELECT 1")
-                .map_err(|e| AppError::Unavailable(Box::new(e)))
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(Health {
-        status: "ready".into(),
-    }))
+    state.blocking(|conn| conn.batch_execute("SELECT 1").map_err(|e| AppError::Unavailable(Box::new(e)))).await?;
+    Ok(HttpResponse::Ok().json(Health { status: "ready".into() }))
 }

@@ -60,11 +60,7 @@ pub async fn request_context(
         response.headers_mut().insert(REQUEST_ID.clone(), value);
     }
     span.in_scope(|| {
-        tracing::info!(
-            status = status.as_u16(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "request"
-        )
+        tracing::info!(status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request")
     });
     Ok(response)
 }

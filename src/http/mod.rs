@@ -4,12 +4,14 @@
 
 pub mod accounts;
 pub mod components;
+pub mod drafts;
 pub mod extract;
 mod fallback;
 pub mod health;
 mod middleware;
 pub mod packs;
 pub mod problem;
+pub mod releases;
 
 use std::sync::Arc;
 
@@ -46,7 +48,7 @@ impl AppState {
         self.blocking(move |conn| {
             let now = state.clock.now();
             let caller = auth::authenticate(conn, &state.settings, &bearer.0, now)?;
-            f(conn, &Ctx { caller, now })
+            f(conn, &Ctx { caller, now, time_zone: state.settings.release_time_zone })
         })
         .await
     }
@@ -71,9 +73,7 @@ impl AppState {
 
 /// 201 with `Location` and the created resource.
 pub fn created<T: serde::Serialize>(location: String, body: &T) -> HttpResponse {
-    HttpResponse::Created()
-        .insert_header((actix_web::http::header::LOCATION, location))
-        .json(body)
+    HttpResponse::Created().insert_header((actix_web::http::header::LOCATION, location)).json(body)
 }
 
 struct BearerAuth;
@@ -123,30 +123,26 @@ impl Modify for BearerAuth {
         (name = "accounts", description = "Publisher and subscriber accounts and their API tokens"),
         (name = "components", description = "A publisher's components and their packaged versions"),
         (name = "integration-packs", description = "Integration packs and the components they hold"),
+        (name = "releases", description = "The release wizard: drafts (select versions), releases (schedule), history and schedule"),
     )
 )]
 struct ApiDoc;
 
 /// Registers every documented route; what is registered here is what the contract lists.
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(health::healthz)
-        .service(health::readyz)
-        .service(
-            utoipa_actix_web::scope("/api/v1")
-                .configure(accounts::routes)
-                .configure(components::routes)
-                .configure(packs::routes),
-        );
+    cfg.service(health::healthz).service(health::readyz).service(
+        utoipa_actix_web::scope("/api/v1")
+            .configure(accounts::routes)
+            .configure(components::routes)
+            .configure(packs::routes)
+            .configure(drafts::routes)
+            .configure(releases::routes),
+    );
 }
 
 /// The OpenAPI contract, generated from the registered routes.
 pub fn openapi() -> OpenApiDoc {
-    App::new()
-        .into_utoipa_app()
-        .openapi(ApiDoc::openapi())
-        .configure(routes)
-        .split_for_parts()
-        .1
+    App::new().into_utoipa_app().openapi(ApiDoc::openapi()).configure(routes).split_for_parts().1
 }
 
 /// The whole application: API, Swagger UI, the problem+json fallbacks and the request middleware.
@@ -195,10 +191,7 @@ macro_rules! list_response {
 
         impl<T: Into<$item>> From<crate::store::Page<T>> for $name {
             fn from(page: crate::store::Page<T>) -> Self {
-                Self {
-                    items: page.items.into_iter().map(Into::into).collect(),
-                    next_cursor: page.next_cursor,
-                }
+                Self { items: page.items.into_iter().map(Into::into).collect(), next_cursor: page.next_cursor }
             }
         }
     };

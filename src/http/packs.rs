@@ -8,15 +8,14 @@ use uuid::Uuid;
 
 use super::extract::{ApiJson, Bearer, PageQuery};
 use super::problem::responses::{
-    BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge, Unauthorized,
-    Unavailable, Unprocessable,
+    BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge, Unauthorized, Unavailable, Unprocessable,
 };
+use super::releases::ScheduledRelease;
 use super::{created, list_response, AppState};
 use crate::domain::component::ComponentType;
 use crate::domain::pack::InstallationType;
 use crate::error::AppResult;
-use crate::service::packs::{self as service, MemberView, NewPack, PackPatch};
-use crate::store::packs::Pack as PackRow;
+use crate::service::packs::{self as service, MemberView, NewPack, PackPatch, PackView};
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_pack)
@@ -40,13 +39,18 @@ pub struct IntegrationPack {
     /// Grows with every membership change and release; a release draft made at
     /// an older revision is stale.
     pub revision: i64,
+    /// The release waiting to be carried out, if any (shown above the component list).
+    #[schema(required = true)]
+    pub scheduled_release: Option<ScheduledRelease>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<PackRow> for IntegrationPack {
-    fn from(row: PackRow) -> Self {
+impl From<PackView> for IntegrationPack {
+    fn from(view: PackView) -> Self {
+        let row = view.pack;
         Self {
+            scheduled_release: view.scheduled_release.map(ScheduledRelease::from),
             installation_type: InstallationType::from_db(&row.installation_type),
             id: row.id,
             publisher_id: row.publisher_id,
@@ -138,26 +142,11 @@ pub async fn create_pack(
     bearer: Bearer,
     body: ApiJson<CreatePack>,
 ) -> AppResult<HttpResponse> {
-    let ApiJson(CreatePack {
-        name,
-        description,
-        installation_type,
-    }) = body;
-    let input = NewPack {
-        name,
-        description,
-        installation_type,
-    };
-    let pack: IntegrationPack = state
-        .call(bearer, move |conn, ctx| {
-            service::create_pack(conn, ctx, input)
-        })
-        .await?
-        .into();
-    Ok(created(
-        format!("/api/v1/integration-packs/{}", pack.id),
-        &pack,
-    ))
+    let ApiJson(CreatePack { name, description, installation_type }) = body;
+    let input = NewPack { name, description, installation_type };
+    let pack: IntegrationPack =
+        state.call(bearer, move |conn, ctx| service::create_pack(conn, ctx, input)).await?.into();
+    Ok(created(format!("/api/v1/integration-packs/{}", pack.id), &pack))
 }
 
 /// List the packs the caller sees (a publisher: its own; the admin: all).
@@ -177,11 +166,7 @@ pub async fn list_packs(
     page: web::Query<PageQuery>,
 ) -> AppResult<web::Json<IntegrationPackList>> {
     let page = page.request()?;
-    let list = state
-        .call(bearer, move |conn, ctx| {
-            service::list_packs(conn, ctx, &page)
-        })
-        .await?;
+    let list = state.call(bearer, move |conn, ctx| service::list_packs(conn, ctx, &page)).await?;
     Ok(web::Json(list.into()))
 }
 
@@ -202,9 +187,7 @@ pub async fn get_pack(
     id: web::Path<Uuid>,
 ) -> AppResult<web::Json<IntegrationPack>> {
     let id = id.to_string();
-    let pack = state
-        .call(bearer, move |conn, ctx| service::get_pack(conn, ctx, &id))
-        .await?;
+    let pack = state.call(bearer, move |conn, ctx| service::get_pack(conn, ctx, &id)).await?;
     Ok(web::Json(pack.into()))
 }
 
@@ -229,50 +212,32 @@ pub async fn update_pack(
     body: ApiJson<UpdatePack>,
 ) -> AppResult<web::Json<IntegrationPack>> {
     let id = id.to_string();
-    let ApiJson(UpdatePack {
-        name,
-        description,
-        installation_type,
-    }) = body;
-    let patch = PackPatch {
-        name,
-        description,
-        installation_type,
-    };
-    let pack = state
-        .call(bearer, move |conn, ctx| {
-            service::update_pack(conn, ctx, &id, patch)
-        })
-        .await?;
+    let ApiJson(UpdatePack { name, description, installation_type }) = body;
+    let patch = PackPatch { name, description, installation_type };
+    let pack = state.call(bearer, move |conn, ctx| service::update_pack(conn, ctx, &id, patch)).await?;
     Ok(web::Json(pack.into()))
 }
 
-/// Delete a pack.
+/// Delete a pack and its history. 409 `pack_in_use` while a release is scheduled.
 #[utoipa::path(
     tag = "integration-packs",
     params(("id" = Uuid, Path, description = "Integration pack id")),
     responses(
         (status = 204, description = "Deleted"), (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden), (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
         (status = 500, response = InternalError), (status = 503, response = Unavailable),
     )
 )]
 #[delete("/integration-packs/{id}")]
-pub async fn delete_pack(
-    state: web::Data<AppState>,
-    bearer: Bearer,
-    id: web::Path<Uuid>,
-) -> AppResult<HttpResponse> {
+pub async fn delete_pack(state: web::Data<AppState>, bearer: Bearer, id: web::Path<Uuid>) -> AppResult<HttpResponse> {
     let id = id.to_string();
-    state
-        .call(bearer, move |conn, ctx| {
-            service::delete_pack(conn, ctx, &id)
-        })
-        .await?;
+    state.call(bearer, move |conn, ctx| service::delete_pack(conn, ctx, &id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// Add a component to the pack. This releases nothing: subscribers get it with the next release.
+/// Refused (409 `release_already_scheduled`) while a release of the pack is scheduled.
 ///
 /// Refusals: 409 `component_already_in_pack`; 422 `version_not_shareable` (no shareable version),
 /// `component_type_not_shareable`, `api_service_in_multiple_pack`, `pack_full` (100 components).
@@ -300,19 +265,9 @@ pub async fn add_member(
     let id = id.to_string();
     let ApiJson(AddComponent { component_id }) = body;
     let pack_id = id.clone();
-    let member: PackComponent = state
-        .call(bearer, move |conn, ctx| {
-            service::add_member(conn, ctx, &pack_id, &component_id)
-        })
-        .await?
-        .into();
-    Ok(created(
-        format!(
-            "/api/v1/integration-packs/{id}/components/{}",
-            member.component_id
-        ),
-        &member,
-    ))
+    let member: PackComponent =
+        state.call(bearer, move |conn, ctx| service::add_member(conn, ctx, &pack_id, &component_id)).await?.into();
+    Ok(created(format!("/api/v1/integration-packs/{id}/components/{}", member.component_id), &member))
 }
 
 /// The pack's components with their released and latest versions.
@@ -333,11 +288,7 @@ pub async fn list_members(
     page: web::Query<PageQuery>,
 ) -> AppResult<web::Json<PackComponentList>> {
     let (id, page) = (id.to_string(), page.request()?);
-    let list = state
-        .call(bearer, move |conn, ctx| {
-            service::list_members(conn, ctx, &id, &page)
-        })
-        .await?;
+    let list = state.call(bearer, move |conn, ctx| service::list_members(conn, ctx, &id, &page)).await?;
     Ok(web::Json(list.into()))
 }
 
@@ -358,21 +309,19 @@ pub async fn get_member(
     path: web::Path<(Uuid, Uuid)>,
 ) -> AppResult<web::Json<PackComponent>> {
     let (id, component_id) = (path.0.to_string(), path.1.to_string());
-    let member = state
-        .call(bearer, move |conn, ctx| {
-            service::get_member(conn, ctx, &id, &component_id)
-        })
-        .await?;
+    let member = state.call(bearer, move |conn, ctx| service::get_member(conn, ctx, &id, &component_id)).await?;
     Ok(web::Json(member.into()))
 }
 
 /// Remove a component from the pack. Subscribers keep a released component until the next release drops it.
+/// Refused (409 `release_already_scheduled`) while a release of the pack is scheduled.
 #[utoipa::path(
     tag = "integration-packs",
     params(("id" = Uuid, Path, description = "Integration pack id"), ("component_id" = Uuid, Path, description = "Component id")),
     responses(
         (status = 204, description = "Removed"), (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden), (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
         (status = 500, response = InternalError), (status = 503, response = Unavailable),
     )
 )]
@@ -383,10 +332,6 @@ pub async fn remove_member(
     path: web::Path<(Uuid, Uuid)>,
 ) -> AppResult<HttpResponse> {
     let (id, component_id) = (path.0.to_string(), path.1.to_string());
-    state
-        .call(bearer, move |conn, ctx| {
-            service::remove_member(conn, ctx, &id, &component_id)
-        })
-        .await?;
+    state.call(bearer, move |conn, ctx| service::remove_member(conn, ctx, &id, &component_id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -31,6 +31,9 @@ pub struct Problem {
     /// Present for `validation_failed`: every field that broke a rule.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldError>>,
+    /// Present for `release_already_scheduled`: the release in the way.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release_id: Option<String>,
 }
 
 impl Problem {
@@ -42,51 +45,36 @@ impl Problem {
             detail: detail.into(),
             code: code.to_string(),
             errors: None,
+            release_id: None,
         }
     }
 
     pub fn response(&self) -> HttpResponse {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        HttpResponse::build(status)
-            .insert_header((header::CONTENT_TYPE, CONTENT_TYPE))
-            .json(self)
+        HttpResponse::build(status).insert_header((header::CONTENT_TYPE, CONTENT_TYPE)).json(self)
     }
 }
 
 impl From<&AppError> for Problem {
     fn from(error: &AppError) -> Self {
         match error {
-            AppError::Unauthorized => {
-                Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", error.to_string())
-            }
-            AppError::Forbidden(detail) => {
-                Problem::new(StatusCode::FORBIDDEN, "forbidden", detail.clone())
-            }
-            AppError::NotFound => {
-                Problem::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
-            }
-            AppError::Conflict { code, detail } => {
-                Problem::new(StatusCode::CONFLICT, code, detail.clone())
-            }
-            AppError::Rule { code, detail } => {
-                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail.clone())
-            }
+            AppError::Unauthorized => Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", error.to_string()),
+            AppError::Forbidden(detail) => Problem::new(StatusCode::FORBIDDEN, "forbidden", detail.clone()),
+            AppError::NotFound => Problem::new(StatusCode::NOT_FOUND, "not_found", "no such resource"),
+            AppError::Conflict { code, detail } => Problem::new(StatusCode::CONFLICT, code, detail.clone()),
+            AppError::ReleaseAlreadyScheduled { release_id } => Problem {
+                release_id: Some(release_id.clone()),
+                ..Problem::new(StatusCode::CONFLICT, "release_already_scheduled", error.to_string())
+            },
+            AppError::Rule { code, detail } => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail.clone()),
             AppError::Validation(errors) => Problem {
                 errors: Some(errors.clone()),
-                ..Problem::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "validation_failed",
-                    error.to_string(),
-                )
+                ..Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", error.to_string())
             },
-            AppError::BadRequest { code, detail } => {
-                Problem::new(StatusCode::BAD_REQUEST, code, detail.clone())
+            AppError::BadRequest { code, detail } => Problem::new(StatusCode::BAD_REQUEST, code, detail.clone()),
+            AppError::PayloadTooLarge { .. } => {
+                Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", error.to_string())
             }
-            AppError::PayloadTooLarge { .. } => Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                error.to_string(),
-            ),
             AppError::Unavailable(_) => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "database_unavailable",
@@ -115,8 +103,7 @@ fn causes(error: &dyn std::error::Error) -> String {
 
 impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
-        StatusCode::from_u16(Problem::from(self).status)
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        StatusCode::from_u16(Problem::from(self).status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     fn error_response(&self) -> HttpResponse {
@@ -140,17 +127,11 @@ pub mod responses {
     use utoipa::ToResponse;
 
     #[derive(ToResponse)]
-    #[response(
-        description = "Malformed JSON or wrong content type",
-        content_type = "application/problem+json"
-    )]
+    #[response(description = "Malformed JSON or wrong content type", content_type = "application/problem+json")]
     pub struct BadRequest(Problem);
 
     #[derive(ToResponse)]
-    #[response(
-        description = "Missing, unknown or expired bearer token",
-        content_type = "application/problem+json"
-    )]
+    #[response(description = "Missing, unknown or expired bearer token", content_type = "application/problem+json")]
     pub struct Unauthorized(Problem);
 
     #[derive(ToResponse)]
@@ -175,10 +156,7 @@ pub mod responses {
     pub struct Conflict(Problem);
 
     #[derive(ToResponse)]
-    #[response(
-        description = "The body is larger than the configured limit",
-        content_type = "application/problem+json"
-    )]
+    #[response(description = "The body is larger than the configured limit", content_type = "application/problem+json")]
     pub struct PayloadTooLarge(Problem);
 
     #[derive(ToResponse)]
@@ -189,10 +167,7 @@ pub mod responses {
     pub struct Unprocessable(Problem);
 
     #[derive(ToResponse)]
-    #[response(
-        description = "The database is unavailable; retry",
-        content_type = "application/problem+json"
-    )]
+    #[response(description = "The database is unavailable; retry", content_type = "application/problem+json")]
     pub struct Unavailable(Problem);
 
     #[derive(ToResponse)]

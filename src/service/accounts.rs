@@ -30,26 +30,15 @@ pub fn create_account(conn: &mut DbConnection, ctx: &Ctx, input: NewAccount) -> 
             ))
         }
         (Caller::Account { .. }, Some(AccountKind::Publisher)) => {
-            return Err(AppError::invalid(
-                "kind",
-                "not_allowed",
-                "a publisher creates subscriber accounts only",
-            ))
+            return Err(AppError::invalid("kind", "not_allowed", "a publisher creates subscriber accounts only"))
         }
-        (caller @ Caller::Account { .. }, None | Some(AccountKind::Subscriber)) => (
-            AccountKind::Subscriber,
-            Some(caller.publisher_id()?.to_string()),
-        ),
+        (caller @ Caller::Account { .. }, None | Some(AccountKind::Subscriber)) => {
+            (AccountKind::Subscriber, Some(caller.publisher_id()?.to_string()))
+        }
     };
-    let name = text::parse_name("name", &input.name, account::MAX_NAME_CHARS)
-        .map_err(|e| AppError::Validation(vec![e]))?;
-    let account = Account {
-        id: new_id(),
-        name,
-        kind: kind.as_str().into(),
-        parent_id,
-        created_at: ctx.now(),
-    };
+    let name =
+        text::parse_name("name", &input.name, account::MAX_NAME_CHARS).map_err(|e| AppError::Validation(vec![e]))?;
+    let account = Account { id: new_id(), name, kind: kind.as_str().into(), parent_id, created_at: ctx.now() };
     conn.write_transaction(|conn| store::insert(conn, &account))?;
     Ok(account)
 }
@@ -62,10 +51,7 @@ pub fn list_accounts(
 ) -> AppResult<Page<Account>> {
     let scope = match &ctx.caller {
         Caller::Admin => AccountScope::All,
-        Caller::Account {
-            account,
-            kind: AccountKind::Publisher,
-        } => AccountScope::Family(&account.id),
+        Caller::Account { account, kind: AccountKind::Publisher } => AccountScope::Family(&account.id),
         Caller::Account { account, .. } => AccountScope::Only(&account.id),
     };
     let rows = store::list(conn, scope, kind.map(AccountKind::as_str), page)?;
@@ -84,14 +70,8 @@ pub fn get_account(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<Ac
 /// itself and its subscribers; a subscriber sees itself but may not.
 fn token_manager_of(conn: &mut DbConnection, ctx: &Ctx, account_id: &str) -> AppResult<Account> {
     let account = get_account(conn, ctx, account_id)?;
-    if let Caller::Account {
-        kind: AccountKind::Subscriber,
-        ..
-    } = ctx.caller
-    {
-        return Err(AppError::forbidden(
-            "tokens of a subscriber account are managed by its publisher",
-        ));
+    if let Caller::Account { kind: AccountKind::Subscriber, .. } = ctx.caller {
+        return Err(AppError::forbidden("tokens of a subscriber account are managed by its publisher"));
     }
     Ok(account)
 }
@@ -110,9 +90,7 @@ pub fn create_token(
 ) -> AppResult<(ApiToken, String)> {
     let account = token_manager_of(conn, ctx, account_id)?;
     let mut checks = Checks::default();
-    let name = input
-        .name
-        .and_then(|name| checks.check(text::parse_name("name", &name, MAX_TOKEN_NAME_CHARS)));
+    let name = input.name.and_then(|name| checks.check(text::parse_name("name", &name, MAX_TOKEN_NAME_CHARS)));
     if let Some(expires_at) = input.expires_at {
         if expires_at <= ctx.now {
             checks.check::<()>(Err(crate::error::FieldError::new(
@@ -147,22 +125,12 @@ pub fn list_tokens(
     Ok(Page::from_rows(rows, page, |t| &t.id))
 }
 
-pub fn get_token(
-    conn: &mut DbConnection,
-    ctx: &Ctx,
-    account_id: &str,
-    token_id: &str,
-) -> AppResult<ApiToken> {
+pub fn get_token(conn: &mut DbConnection, ctx: &Ctx, account_id: &str, token_id: &str) -> AppResult<ApiToken> {
     let account = get_account(conn, ctx, account_id)?;
     tokens::find_for_account(conn, &account.id, token_id)?.ok_or(AppError::NotFound)
 }
 
-pub fn revoke_token(
-    conn: &mut DbConnection,
-    ctx: &Ctx,
-    account_id: &str,
-    token_id: &str,
-) -> AppResult<()> {
+pub fn revoke_token(conn: &mut DbConnection, ctx: &Ctx, account_id: &str, token_id: &str) -> AppResult<()> {
     let account = token_manager_of(conn, ctx, account_id)?;
     match conn.write_transaction(|conn| tokens::delete_for_account(conn, &account.id, token_id))? {
         0 => Err(AppError::NotFound),
@@ -194,31 +162,15 @@ pub fn first_admin_token(conn: &mut DbConnection, now: NaiveDateTime) -> AppResu
 }
 
 /// Creates a publisher and a first token for it (for the operator's shell).
-pub fn create_publisher(
-    conn: &mut DbConnection,
-    now: DateTime<Utc>,
-    name: &str,
-) -> AppResult<(Account, String)> {
-    let ctx = Ctx {
-        caller: Caller::Admin,
-        now,
-    };
-    let account = create_account(
-        conn,
-        &ctx,
-        NewAccount {
-            name: name.to_string(),
-            kind: Some(AccountKind::Publisher),
-        },
-    )?;
+pub fn create_publisher(conn: &mut DbConnection, now: DateTime<Utc>, name: &str) -> AppResult<(Account, String)> {
+    let ctx = Ctx { caller: Caller::Admin, now, time_zone: crate::domain::schedule::DEFAULT_TIME_ZONE };
+    let account =
+        create_account(conn, &ctx, NewAccount { name: name.to_string(), kind: Some(AccountKind::Publisher) })?;
     let (_, secret) = create_token(
         conn,
         &ctx,
         &account.id,
-        NewToken {
-            name: Some("created by create-publisher".into()),
-            expires_at: None,
-        },
+        NewToken { name: Some("created by create-publisher".into()), expires_at: None },
     )?;
     Ok((account, secret))
 }

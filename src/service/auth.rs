@@ -26,16 +26,9 @@ impl Caller {
     /// The calling publisher's id; anyone else may see but not change the catalog.
     pub fn publisher_id(&self) -> AppResult<&str> {
         match self {
-            Caller::Account {
-                account,
-                kind: AccountKind::Publisher,
-            } => Ok(&account.id),
-            Caller::Admin => Err(AppError::forbidden(
-                "the admin manages accounts and tokens, not catalogs",
-            )),
-            Caller::Account { .. } => {
-                Err(AppError::forbidden("only a publisher account may do this"))
-            }
+            Caller::Account { account, kind: AccountKind::Publisher } => Ok(&account.id),
+            Caller::Admin => Err(AppError::forbidden("the admin manages accounts and tokens, not catalogs")),
+            Caller::Account { .. } => Err(AppError::forbidden("only a publisher account may do this")),
         }
     }
 
@@ -43,10 +36,7 @@ impl Caller {
     pub fn sees_owned_by(&self, owner_id: &str) -> bool {
         match self {
             Caller::Admin => true,
-            Caller::Account {
-                account,
-                kind: AccountKind::Publisher,
-            } => account.id == owner_id,
+            Caller::Account { account, kind: AccountKind::Publisher } => account.id == owner_id,
             Caller::Account { .. } => false,
         }
     }
@@ -56,10 +46,9 @@ impl Caller {
     pub fn sees_account(&self, other: &Account) -> bool {
         match self {
             Caller::Admin => true,
-            Caller::Account {
-                account,
-                kind: AccountKind::Publisher,
-            } => other.id == account.id || other.parent_id.as_deref() == Some(&account.id),
+            Caller::Account { account, kind: AccountKind::Publisher } => {
+                other.id == account.id || other.parent_id.as_deref() == Some(&account.id)
+            }
             Caller::Account { account, .. } => other.id == account.id,
         }
     }
@@ -74,11 +63,8 @@ pub fn hash_token(token: &str) -> String {
 /// A new random token (256 bits) and its hash.
 pub fn new_token() -> AppResult<(String, String)> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| AppError::Internal(format!("no randomness: {e}").into()))?;
-    let token: String = std::iter::once("pr_".to_string())
-        .chain(bytes.iter().map(|b| format!("{b:02x}")))
-        .collect();
+    getrandom::fill(&mut bytes).map_err(|e| AppError::Internal(format!("no randomness: {e}").into()))?;
+    let token: String = std::iter::once("pr_".to_string()).chain(bytes.iter().map(|b| format!("{b:02x}"))).collect();
     let hash = hash_token(&token);
     Ok((token, hash))
 }
@@ -96,10 +82,7 @@ pub fn authenticate(
     let Some((token, account)) = tokens::find_by_hash(conn, &hash)? else {
         return Err(AppError::Unauthorized);
     };
-    if token
-        .expires_at
-        .is_some_and(|expires| expires <= now.naive_utc())
-    {
+    if token.expires_at.is_some_and(|expires| expires <= now.naive_utc()) {
         return Err(AppError::Unauthorized);
     }
     Ok(match account {

@@ -22,8 +22,7 @@ pub fn create_component(
     component_type: ComponentType,
 ) -> AppResult<ComponentView> {
     let owner_id = ctx.caller.publisher_id()?.to_string();
-    let name = text::parse_name("name", name, component::MAX_NAME_CHARS)
-        .map_err(|e| AppError::Validation(vec![e]))?;
+    let name = text::parse_name("name", name, component::MAX_NAME_CHARS).map_err(|e| AppError::Validation(vec![e]))?;
     let component = Component {
         id: new_id(),
         owner_id,
@@ -40,10 +39,7 @@ pub fn create_component(
         }
         store::insert(conn, &component).map_err(AppError::from)
     })?;
-    Ok(ComponentView {
-        component,
-        latest_version: None,
-    })
+    Ok(ComponentView { component, latest_version: None })
 }
 
 /// The component, if the caller sees it (404 otherwise).
@@ -61,20 +57,14 @@ fn owned_component(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<Co
     Ok(component)
 }
 
-fn with_latest(
-    conn: &mut DbConnection,
-    components: Vec<Component>,
-) -> AppResult<Vec<ComponentView>> {
+fn with_latest(conn: &mut DbConnection, components: Vec<Component>) -> AppResult<Vec<ComponentView>> {
     let ids: Vec<String> = components.iter().map(|c| c.id.clone()).collect();
     let mut latest = versions::latest_for(conn, &ids)?;
     Ok(components
         .into_iter()
         .map(|component| {
             let latest_version = latest.remove(&component.id).map(|v| v.version);
-            ComponentView {
-                component,
-                latest_version,
-            }
+            ComponentView { component, latest_version }
         })
         .collect())
 }
@@ -90,26 +80,13 @@ pub fn list_components(
         caller => match caller.publisher_id() {
             Ok(id) => Some(id.to_string()),
             // A subscriber sees no catalog.
-            Err(_) => {
-                return Ok(Page {
-                    items: Vec::new(),
-                    next_cursor: None,
-                })
-            }
+            Err(_) => return Ok(Page { items: Vec::new(), next_cursor: None }),
         },
     };
-    let rows = store::list(
-        conn,
-        owner.as_deref(),
-        component_type.map(ComponentType::as_str),
-        page,
-    )?;
+    let rows = store::list(conn, owner.as_deref(), component_type.map(ComponentType::as_str), page)?;
     let page = Page::from_rows(rows, page, |c| &c.id);
     let next_cursor = page.next_cursor;
-    Ok(Page {
-        items: with_latest(conn, page.items)?,
-        next_cursor,
-    })
+    Ok(Page { items: with_latest(conn, page.items)?, next_cursor })
 }
 
 pub fn get_component(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<ComponentView> {
@@ -120,10 +97,10 @@ pub fn get_component(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<
 pub fn delete_component(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<()> {
     conn.write_transaction(|conn| {
         let component = owned_component(conn, ctx, id)?;
-        if store::held_by_a_pack(conn, &component.id)? {
+        if store::in_use(conn, &component.id)? {
             return Err(AppError::conflict(
                 "component_in_use",
-                "an integration pack holds this component (or still delivers its released version): remove it from the pack and release first",
+                "an integration pack holds this component, or a release names it",
             ));
         }
         store::delete(conn, &component.id)?;
@@ -137,12 +114,7 @@ pub struct NewVersion {
     pub shareable: Option<bool>,
 }
 
-pub fn create_version(
-    conn: &mut DbConnection,
-    ctx: &Ctx,
-    component_id: &str,
-    input: NewVersion,
-) -> AppResult<Version> {
+pub fn create_version(conn: &mut DbConnection, ctx: &Ctx, component_id: &str, input: NewVersion) -> AppResult<Version> {
     conn.write_transaction(|conn| {
         let component = owned_component(conn, ctx, component_id)?;
         let component_type = ComponentType::from_db(&component.component_type);
@@ -187,33 +159,19 @@ pub fn list_versions(
     Ok(Page::from_rows(rows, page, |v| &v.id))
 }
 
-pub fn get_version(
-    conn: &mut DbConnection,
-    ctx: &Ctx,
-    component_id: &str,
-    version: &str,
-) -> AppResult<Version> {
+pub fn get_version(conn: &mut DbConnection, ctx: &Ctx, component_id: &str, version: &str) -> AppResult<Version> {
     let component = visible_component(conn, ctx, component_id)?;
     versions::find_live(conn, &component.id, version)?.ok_or(AppError::NotFound)
 }
 
-pub fn delete_version(
-    conn: &mut DbConnection,
-    ctx: &Ctx,
-    component_id: &str,
-    version: &str,
-) -> AppResult<()> {
+pub fn delete_version(conn: &mut DbConnection, ctx: &Ctx, component_id: &str, version: &str) -> AppResult<()> {
     conn.write_transaction(|conn| {
         let component = owned_component(conn, ctx, component_id)?;
-        let version =
-            versions::find_live(conn, &component.id, version)?.ok_or(AppError::NotFound)?;
+        let version = versions::find_live(conn, &component.id, version)?.ok_or(AppError::NotFound)?;
         if versions::is_protected(conn, &version.id)? {
             return Err(AppError::conflict(
                 "version_in_use",
-                format!(
-                    "version '{}' is named by a release and cannot be deleted",
-                    version.version
-                ),
+                format!("version '{}' is named by a release and cannot be deleted", version.version),
             ));
         }
         versions::mark_deleted(conn, &version.id, ctx.now())?;

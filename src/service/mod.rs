@@ -4,7 +4,9 @@
 pub mod accounts;
 pub mod auth;
 pub mod components;
+pub mod drafts;
 pub mod packs;
+pub mod releases;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
@@ -15,12 +17,15 @@ pub use auth::Caller;
 pub struct Settings {
     /// SHA-256 of `PACKRELEASE_ADMIN_TOKEN`, when it is set.
     pub admin_token_hash: Option<String>,
+    /// The zone whose calendar release dates belong to.
+    pub release_time_zone: chrono_tz::Tz,
 }
 
 /// Who is asking, and when.
 pub struct Ctx {
     pub caller: Caller,
     pub now: DateTime<Utc>,
+    pub time_zone: chrono_tz::Tz,
 }
 
 impl Ctx {

@@ -1,6 +1,7 @@
 //! Integration packs and their member lists.
 
 use super::components::visible_component;
+use super::releases::refuse_if_scheduled;
 use super::{new_id, Caller, Ctx};
 use crate::db::DbConnection;
 use crate::domain::component::ComponentType;
@@ -8,6 +9,7 @@ use crate::domain::pack::{self, InstallationType};
 use crate::domain::text::{self, Checks};
 use crate::error::{AppError, AppResult};
 use crate::store::packs::{self as store, Member, Pack, PackComponent};
+use crate::store::releases::{self, Release};
 use crate::store::versions;
 use crate::store::{Page, PageRequest};
 
@@ -23,6 +25,18 @@ pub struct PackPatch {
     pub installation_type: Option<InstallationType>,
 }
 
+/// A pack with its scheduled release, if one is waiting.
+pub struct PackView {
+    pub pack: Pack,
+    pub scheduled_release: Option<Release>,
+}
+
+fn with_schedule(conn: &mut DbConnection, packs: Vec<Pack>) -> AppResult<Vec<PackView>> {
+    let ids: Vec<String> = packs.iter().map(|p| p.id.clone()).collect();
+    let mut scheduled = releases::scheduled_for(conn, &ids)?;
+    Ok(packs.into_iter().map(|pack| PackView { scheduled_release: scheduled.remove(&pack.id), pack }).collect())
+}
+
 /// A member with the latest version it could be released at.
 pub struct MemberView {
     pub member: Member,
@@ -31,27 +45,19 @@ pub struct MemberView {
 
 fn check_details(name: Option<&str>, description: Option<&str>) -> AppResult<Option<String>> {
     let mut checks = Checks::default();
-    let name =
-        name.and_then(|name| checks.check(text::parse_name("name", name, pack::MAX_NAME_CHARS)));
+    let name = name.and_then(|name| checks.check(text::parse_name("name", name, pack::MAX_NAME_CHARS)));
     if let Some(description) = description {
-        checks.check(text::limit_length(
-            "description",
-            description,
-            pack::MAX_DESCRIPTION_CHARS,
-        ));
+        checks.check(text::limit_length("description", description, pack::MAX_DESCRIPTION_CHARS));
     }
     checks.finish()?;
     Ok(name)
 }
 
 fn name_conflict(name: &str) -> AppError {
-    AppError::conflict(
-        "pack_name_taken",
-        format!("an integration pack named '{name}' already exists"),
-    )
+    AppError::conflict("pack_name_taken", format!("an integration pack named '{name}' already exists"))
 }
 
-pub fn create_pack(conn: &mut DbConnection, ctx: &Ctx, input: NewPack) -> AppResult<Pack> {
+pub fn create_pack(conn: &mut DbConnection, ctx: &Ctx, input: NewPack) -> AppResult<PackView> {
     let publisher_id = ctx.caller.publisher_id()?.to_string();
     let name = check_details(Some(&input.name), input.description.as_deref())?.unwrap_or_default();
     let pack = Pack {
@@ -70,7 +76,7 @@ pub fn create_pack(conn: &mut DbConnection, ctx: &Ctx, input: NewPack) -> AppRes
         }
         store::insert(conn, &pack).map_err(AppError::from)
     })?;
-    Ok(pack)
+    Ok(PackView { pack, scheduled_release: None })
 }
 
 /// The pack, if the caller sees it (404 otherwise).
@@ -82,13 +88,13 @@ pub fn visible_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<P
 }
 
 /// The pack, if the caller publishes it: 404 when not visible, 403 when visible but not the caller's.
-fn owned_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<Pack> {
+pub(crate) fn owned_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<Pack> {
     let pack = visible_pack(conn, ctx, id)?;
     ctx.caller.publisher_id()?;
     Ok(pack)
 }
 
-pub fn list_packs(conn: &mut DbConnection, ctx: &Ctx, page: &PageRequest) -> AppResult<Page<Pack>> {
+pub fn list_packs(conn: &mut DbConnection, ctx: &Ctx, page: &PageRequest) -> AppResult<Page<PackView>> {
     let rows = match &ctx.caller {
         Caller::Admin => store::list(conn, None, page)?,
         caller => match caller.publisher_id() {
@@ -97,19 +103,16 @@ pub fn list_packs(conn: &mut DbConnection, ctx: &Ctx, page: &PageRequest) -> App
             Err(_) => Vec::new(),
         },
     };
-    Ok(Page::from_rows(rows, page, |p| &p.id))
+    let page = Page::from_rows(rows, page, |p| &p.id);
+    Ok(Page { items: with_schedule(conn, page.items)?, next_cursor: page.next_cursor })
 }
 
-pub fn get_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<Pack> {
-    visible_pack(conn, ctx, id)
+pub fn get_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<PackView> {
+    let pack = visible_pack(conn, ctx, id)?;
+    Ok(with_schedule(conn, vec![pack])?.remove(0))
 }
 
-pub fn update_pack(
-    conn: &mut DbConnection,
-    ctx: &Ctx,
-    id: &str,
-    patch: PackPatch,
-) -> AppResult<Pack> {
+pub fn update_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str, patch: PackPatch) -> AppResult<PackView> {
     conn.write_transaction(|conn| {
         let mut pack = owned_pack(conn, ctx, id)?;
         if let Some(requested) = patch.installation_type {
@@ -132,13 +135,19 @@ pub fn update_pack(
         }
         pack.updated_at = ctx.now();
         store::update_details(conn, &pack)?;
-        Ok(pack)
+        Ok(with_schedule(conn, vec![pack])?.remove(0))
     })
 }
 
 pub fn delete_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<()> {
     conn.write_transaction(|conn| {
         let pack = owned_pack(conn, ctx, id)?;
+        if let Some(release) = releases::scheduled_for(conn, std::slice::from_ref(&pack.id))?.remove(&pack.id) {
+            return Err(AppError::conflict(
+                "pack_in_use",
+                format!("release {} of this pack is scheduled: cancel it first", release.id),
+            ));
+        }
         store::delete(conn, &pack.id)?;
         Ok(())
     })
@@ -146,41 +155,25 @@ pub fn delete_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<()
 
 /// Adds a component of the publisher's, with a shareable version, to the pack.
 /// This never releases anything: subscribers see it after the next release.
-pub fn add_member(
-    conn: &mut DbConnection,
-    ctx: &Ctx,
-    pack_id: &str,
-    component_id: &str,
-) -> AppResult<MemberView> {
+pub fn add_member(conn: &mut DbConnection, ctx: &Ctx, pack_id: &str, component_id: &str) -> AppResult<MemberView> {
     conn.write_transaction(|conn| {
         let pack = owned_pack(conn, ctx, pack_id)?;
+        refuse_if_scheduled(conn, &pack.id)?;
         let component = match visible_component(conn, ctx, component_id) {
             Ok(component) if component.owner_id == pack.publisher_id => component,
             Ok(_) | Err(AppError::NotFound) => {
-                return Err(AppError::invalid(
-                    "component_id",
-                    "not_found",
-                    "no component of yours has this id",
-                ))
+                return Err(AppError::invalid("component_id", "not_found", "no component of yours has this id"))
             }
             Err(other) => return Err(other),
         };
         let existing = store::find_pack_component(conn, &pack.id, &component.id)?;
         if existing.as_ref().is_some_and(|row| row.member) {
-            return Err(AppError::conflict(
-                "component_already_in_pack",
-                "the pack already holds this component",
-            ));
+            return Err(AppError::conflict("component_already_in_pack", "the pack already holds this component"));
         }
         let component_type = ComponentType::from_db(&component.component_type);
         let installation_type = InstallationType::from_db(&pack.installation_type);
-        pack::check_new_member(
-            installation_type,
-            component_type,
-            store::count_members(conn, &pack.id)?,
-        )?;
-        let latest =
-            versions::latest_for(conn, std::slice::from_ref(&component.id))?.remove(&component.id);
+        pack::check_new_member(installation_type, component_type, store::count_members(conn, &pack.id)?)?;
+        let latest = versions::latest_for(conn, std::slice::from_ref(&component.id))?.remove(&component.id);
         if latest.is_none() {
             return Err(AppError::rule(
                 "version_not_shareable",
@@ -202,12 +195,8 @@ pub fn add_member(
             }
         };
         store::bump_revision(conn, &pack.id, ctx.now())?;
-        let member =
-            store::find_member(conn, &pack.id, &component.id)?.ok_or(AppError::NotFound)?;
-        Ok(MemberView {
-            member,
-            latest_version: latest.map(|v| v.version),
-        })
+        let member = store::find_member(conn, &pack.id, &component.id)?.ok_or(AppError::NotFound)?;
+        Ok(MemberView { member, latest_version: latest.map(|v| v.version) })
     })
 }
 
@@ -218,10 +207,7 @@ fn with_latest(conn: &mut DbConnection, members: Vec<Member>) -> AppResult<Vec<M
         .into_iter()
         .map(|member| {
             let latest_version = latest.remove(&member.component_id).map(|v| v.version);
-            MemberView {
-                member,
-                latest_version,
-            }
+            MemberView { member, latest_version }
         })
         .collect())
 }
@@ -236,18 +222,10 @@ pub fn list_members(
     let rows = store::list_members(conn, &pack.id, page)?;
     let page = Page::from_rows(rows, page, |m| &m.component_id);
     let next_cursor = page.next_cursor;
-    Ok(Page {
-        items: with_latest(conn, page.items)?,
-        next_cursor,
-    })
+    Ok(Page { items: with_latest(conn, page.items)?, next_cursor })
 }
 
-pub fn get_member(
-    conn: &mut DbConnection,
-    ctx: &Ctx,
-    pack_id: &str,
-    component_id: &str,
-) -> AppResult<MemberView> {
+pub fn get_member(conn: &mut DbConnection, ctx: &Ctx, pack_id: &str, component_id: &str) -> AppResult<MemberView> {
     let pack = visible_pack(conn, ctx, pack_id)?;
     let member = store::find_member(conn, &pack.id, component_id)?.ok_or(AppError::NotFound)?;
     Ok(with_latest(conn, vec![member])?.remove(0))
@@ -255,14 +233,10 @@ pub fn get_member(
 
 /// Removes a member. A released component stays with subscribers until the
 /// next release drops it; one never released simply leaves.
-pub fn remove_member(
-    conn: &mut DbConnection,
-    ctx: &Ctx,
-    pack_id: &str,
-    component_id: &str,
-) -> AppResult<()> {
+pub fn remove_member(conn: &mut DbConnection, ctx: &Ctx, pack_id: &str, component_id: &str) -> AppResult<()> {
     conn.write_transaction(|conn| {
         let pack = owned_pack(conn, ctx, pack_id)?;
+        refuse_if_scheduled(conn, &pack.id)?;
         let row = store::find_pack_component(conn, &pack.id, component_id)?
             .filter(|row| row.member)
             .ok_or(AppError::NotFound)?;

@@ -26,18 +26,11 @@ pub enum AccountScope<'a> {
 }
 
 pub fn insert(conn: &mut DbConnection, account: &Account) -> QueryResult<()> {
-    diesel::insert_into(accounts::table)
-        .values(account)
-        .execute(conn)
-        .map(drop)
+    diesel::insert_into(accounts::table).values(account).execute(conn).map(drop)
 }
 
 pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Account>> {
-    accounts::table
-        .find(id)
-        .select(Account::as_select())
-        .first(conn)
-        .optional()
+    accounts::table.find(id).select(Account::as_select()).first(conn).optional()
 }
 
 pub fn list(
@@ -49,11 +42,9 @@ pub fn list(
     let mut query = accounts::table.select(Account::as_select()).into_boxed();
     query = match scope {
         AccountScope::All => query,
-        AccountScope::Family(publisher) => query.filter(
-            accounts::id
-                .eq(publisher.to_string())
-                .or(accounts::parent_id.eq(publisher.to_string())),
-        ),
+        AccountScope::Family(publisher) => {
+            query.filter(accounts::id.eq(publisher.to_string()).or(accounts::parent_id.eq(publisher.to_string())))
+        }
         AccountScope::Only(id) => query.filter(accounts::id.eq(id.to_string())),
     };
     if let Some(kind) = kind {
@@ -62,8 +53,5 @@ pub fn list(
     if let Some(after) = &page.after {
         query = query.filter(accounts::id.gt(after.clone()));
     }
-    query
-        .order(accounts::id.asc())
-        .limit(page.fetch())
-        .load(conn)
+    query.order(accounts::id.asc()).limit(page.fetch()).load(conn)
 }

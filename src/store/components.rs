@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::PageRequest;
 use crate::db::DbConnection;
-use crate::schema::{components, pack_components};
+use crate::schema::{components, pack_components, release_items};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = components)]
@@ -18,25 +18,16 @@ pub struct Component {
 }
 
 pub fn insert(conn: &mut DbConnection, component: &Component) -> QueryResult<()> {
-    diesel::insert_into(components::table)
-        .values(component)
-        .execute(conn)
-        .map(drop)
+    diesel::insert_into(components::table).values(component).execute(conn).map(drop)
 }
 
 pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Component>> {
-    components::table
-        .find(id)
-        .select(Component::as_select())
-        .first(conn)
-        .optional()
+    components::table.find(id).select(Component::as_select()).first(conn).optional()
 }
 
 pub fn name_taken(conn: &mut DbConnection, owner_id: &str, name: &str) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
-        components::table
-            .filter(components::owner_id.eq(owner_id))
-            .filter(components::name.eq(name)),
+        components::table.filter(components::owner_id.eq(owner_id)).filter(components::name.eq(name)),
     ))
     .get_result(conn)
 }
@@ -48,9 +39,7 @@ pub fn list(
     component_type: Option<&str>,
     page: &PageRequest,
 ) -> QueryResult<Vec<Component>> {
-    let mut query = components::table
-        .select(Component::as_select())
-        .into_boxed();
+    let mut query = components::table.select(Component::as_select()).into_boxed();
     if let Some(owner) = owner {
         query = query.filter(components::owner_id.eq(owner.to_string()));
     }
@@ -60,18 +49,15 @@ pub fn list(
     if let Some(after) = &page.after {
         query = query.filter(components::id.gt(after.clone()));
     }
-    query
-        .order(components::id.asc())
-        .limit(page.fetch())
-        .load(conn)
+    query.order(components::id.asc()).limit(page.fetch()).load(conn)
 }
 
-/// Whether any pack holds the component, as a member or as a released component.
-pub fn held_by_a_pack(conn: &mut DbConnection, id: &str) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        pack_components::table.filter(pack_components::component_id.eq(id)),
-    ))
-    .get_result(conn)
+/// Whether any pack holds the component (as a member or as a released
+/// component) or a release's history names it.
+pub fn in_use(conn: &mut DbConnection, id: &str) -> QueryResult<bool> {
+    let held = diesel::dsl::exists(pack_components::table.filter(pack_components::component_id.eq(id)));
+    let released = diesel::dsl::exists(release_items::table.filter(release_items::component_id.eq(id)));
+    diesel::select(held.or(released)).get_result(conn)
 }
 
 /// Deletes the component and (by cascade) its versions.

@@ -3,9 +3,23 @@
 
 pub mod accounts;
 pub mod components;
+pub mod drafts;
 pub mod packs;
+pub mod releases;
 pub mod tokens;
 pub mod versions;
+
+/// Runs `$body` on the concrete connection inside the multi-connection, for
+/// statements its shared backend cannot express (batch inserts, row locks).
+macro_rules! on_backend {
+    ($conn:expr, |$inner:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Postgresql($inner) => $body,
+            $crate::db::DbConnection::Sqlite($inner) => $body,
+        }
+    };
+}
+pub(crate) use on_backend;
 
 /// A keyset page request: at most `limit` rows after (or before, for lists
 /// sorted newest first) the row whose id is `after`.
@@ -17,10 +31,7 @@ pub struct PageRequest {
 
 impl PageRequest {
     pub fn all() -> Self {
-        Self {
-            limit: i64::MAX - 1,
-            after: None,
-        }
+        Self { limit: i64::MAX - 1, after: None }
     }
 
     /// How many rows to fetch: one more than the page, to know whether another follows.
@@ -45,16 +56,10 @@ impl<T> Page<T> {
         } else {
             None
         };
-        Page {
-            items: rows,
-            next_cursor,
-        }
+        Page { items: rows, next_cursor }
     }
 
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page {
-            items: self.items.into_iter().map(f).collect(),
-            next_cursor: self.next_cursor,
-        }
+        Page { items: self.items.into_iter().map(f).collect(), next_cursor: self.next_cursor }
     }
 }

@@ -41,27 +41,15 @@ pub struct Member {
 }
 
 pub fn insert(conn: &mut DbConnection, pack: &Pack) -> QueryResult<()> {
-    diesel::insert_into(integration_packs::table)
-        .values(pack)
-        .execute(conn)
-        .map(drop)
+    diesel::insert_into(integration_packs::table).values(pack).execute(conn).map(drop)
 }
 
 pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Pack>> {
-    integration_packs::table
-        .find(id)
-        .select(Pack::as_select())
-        .first(conn)
-        .optional()
+    integration_packs::table.find(id).select(Pack::as_select()).first(conn).optional()
 }
 
 /// Whether another pack of the publisher already has this name.
-pub fn name_taken(
-    conn: &mut DbConnection,
-    publisher_id: &str,
-    name: &str,
-    except: Option<&str>,
-) -> QueryResult<bool> {
+pub fn name_taken(conn: &mut DbConnection, publisher_id: &str, name: &str, except: Option<&str>) -> QueryResult<bool> {
     let same_name = integration_packs::table
         .filter(integration_packs::publisher_id.eq(publisher_id))
         .filter(integration_packs::name.eq(name))
@@ -70,24 +58,15 @@ pub fn name_taken(
 }
 
 /// `publisher`: `None` lists every publisher's packs (the admin's view).
-pub fn list(
-    conn: &mut DbConnection,
-    publisher: Option<&str>,
-    page: &PageRequest,
-) -> QueryResult<Vec<Pack>> {
-    let mut query = integration_packs::table
-        .select(Pack::as_select())
-        .into_boxed();
+pub fn list(conn: &mut DbConnection, publisher: Option<&str>, page: &PageRequest) -> QueryResult<Vec<Pack>> {
+    let mut query = integration_packs::table.select(Pack::as_select()).into_boxed();
     if let Some(publisher) = publisher {
         query = query.filter(integration_packs::publisher_id.eq(publisher.to_string()));
     }
     if let Some(after) = &page.after {
         query = query.filter(integration_packs::id.gt(after.clone()));
     }
-    query
-        .order(integration_packs::id.asc())
-        .limit(page.fetch())
-        .load(conn)
+    query.order(integration_packs::id.asc()).limit(page.fetch()).load(conn)
 }
 
 pub fn update_details(conn: &mut DbConnection, pack: &Pack) -> QueryResult<usize> {
@@ -103,10 +82,7 @@ pub fn update_details(conn: &mut DbConnection, pack: &Pack) -> QueryResult<usize
 /// Records a change of membership or release: drafts made before it go stale.
 pub fn bump_revision(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(integration_packs::table.find(id))
-        .set((
-            integration_packs::revision.eq(integration_packs::revision + 1),
-            integration_packs::updated_at.eq(at),
-        ))
+        .set((integration_packs::revision.eq(integration_packs::revision + 1), integration_packs::updated_at.eq(at)))
         .execute(conn)
 }
 
@@ -127,18 +103,11 @@ pub fn find_pack_component(
     pack_id: &str,
     component_id: &str,
 ) -> QueryResult<Option<PackComponent>> {
-    pack_components::table
-        .find((pack_id, component_id))
-        .select(PackComponent::as_select())
-        .first(conn)
-        .optional()
+    pack_components::table.find((pack_id, component_id)).select(PackComponent::as_select()).first(conn).optional()
 }
 
 pub fn insert_pack_component(conn: &mut DbConnection, row: &PackComponent) -> QueryResult<()> {
-    diesel::insert_into(pack_components::table)
-        .values(row)
-        .execute(conn)
-        .map(drop)
+    diesel::insert_into(pack_components::table).values(row).execute(conn).map(drop)
 }
 
 pub fn set_member(
@@ -149,26 +118,16 @@ pub fn set_member(
     added_at: NaiveDateTime,
 ) -> QueryResult<usize> {
     diesel::update(pack_components::table.find((pack_id, component_id)))
-        .set((
-            pack_components::member.eq(member),
-            pack_components::added_at.eq(added_at),
-        ))
+        .set((pack_components::member.eq(member), pack_components::added_at.eq(added_at)))
         .execute(conn)
 }
 
-pub fn delete_pack_component(
-    conn: &mut DbConnection,
-    pack_id: &str,
-    component_id: &str,
-) -> QueryResult<usize> {
+pub fn delete_pack_component(conn: &mut DbConnection, pack_id: &str, component_id: &str) -> QueryResult<usize> {
     diesel::delete(pack_components::table.find((pack_id, component_id))).execute(conn)
 }
 
 type MembersQuery = diesel::dsl::Select<
-    diesel::dsl::LeftJoin<
-        diesel::dsl::InnerJoin<pack_components::table, components::table>,
-        component_versions::table,
-    >,
+    diesel::dsl::LeftJoin<diesel::dsl::InnerJoin<pack_components::table, components::table>, component_versions::table>,
     (
         pack_components::component_id,
         components::name,
@@ -180,24 +139,17 @@ type MembersQuery = diesel::dsl::Select<
 
 /// Members joined with their component and released version.
 fn members_query() -> MembersQuery {
-    pack_components::table
-        .inner_join(components::table)
-        .left_join(component_versions::table)
-        .select((
-            pack_components::component_id,
-            components::name,
-            components::component_type,
-            pack_components::added_at,
-            component_versions::version.nullable(),
-        ))
+    pack_components::table.inner_join(components::table).left_join(component_versions::table).select((
+        pack_components::component_id,
+        components::name,
+        components::component_type,
+        pack_components::added_at,
+        component_versions::version.nullable(),
+    ))
 }
 
 /// The pack's current members, by component id.
-pub fn list_members(
-    conn: &mut DbConnection,
-    pack_id: &str,
-    page: &PageRequest,
-) -> QueryResult<Vec<Member>> {
+pub fn list_members(conn: &mut DbConnection, pack_id: &str, page: &PageRequest) -> QueryResult<Vec<Member>> {
     let mut query = members_query()
         .filter(pack_components::pack_id.eq(pack_id.to_string()))
         .filter(pack_components::member.eq(true))
@@ -205,21 +157,28 @@ pub fn list_members(
     if let Some(after) = &page.after {
         query = query.filter(pack_components::component_id.gt(after.clone()));
     }
-    query
-        .order(pack_components::component_id.asc())
-        .limit(page.fetch())
-        .load(conn)
+    query.order(pack_components::component_id.asc()).limit(page.fetch()).load(conn)
 }
 
-pub fn find_member(
-    conn: &mut DbConnection,
-    pack_id: &str,
-    component_id: &str,
-) -> QueryResult<Option<Member>> {
+pub fn find_member(conn: &mut DbConnection, pack_id: &str, component_id: &str) -> QueryResult<Option<Member>> {
     members_query()
         .filter(pack_components::pack_id.eq(pack_id))
         .filter(pack_components::component_id.eq(component_id))
         .filter(pack_components::member.eq(true))
         .first(conn)
         .optional()
+}
+
+/// Every row of the pack's component list: members and removed-but-released components.
+pub fn pack_components(conn: &mut DbConnection, pack_id: &str) -> QueryResult<Vec<PackComponent>> {
+    pack_components::table
+        .filter(pack_components::pack_id.eq(pack_id))
+        .select(PackComponent::as_select())
+        .order(pack_components::component_id.asc())
+        .load(conn)
+}
+
+/// Reads the pack again (after `releases::lock_pack`, to see the latest revision).
+pub fn revision(conn: &mut DbConnection, id: &str) -> QueryResult<i64> {
+    integration_packs::table.find(id).select(integration_packs::revision).first(conn)
 }

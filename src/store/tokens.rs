@@ -21,17 +21,11 @@ pub struct ApiToken {
 }
 
 pub fn insert(conn: &mut DbConnection, token: &ApiToken) -> QueryResult<()> {
-    diesel::insert_into(api_tokens::table)
-        .values(token)
-        .execute(conn)
-        .map(drop)
+    diesel::insert_into(api_tokens::table).values(token).execute(conn).map(drop)
 }
 
 /// The token with this hash and the account it belongs to (none for an admin token).
-pub fn find_by_hash(
-    conn: &mut DbConnection,
-    hash: &str,
-) -> QueryResult<Option<(ApiToken, Option<Account>)>> {
+pub fn find_by_hash(conn: &mut DbConnection, hash: &str) -> QueryResult<Option<(ApiToken, Option<Account>)>> {
     api_tokens::table
         .left_join(accounts::table)
         .filter(api_tokens::token_hash.eq(hash))
@@ -41,17 +35,10 @@ pub fn find_by_hash(
 }
 
 pub fn any_admin_token(conn: &mut DbConnection) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        api_tokens::table.filter(api_tokens::account_id.is_null()),
-    ))
-    .get_result(conn)
+    diesel::select(diesel::dsl::exists(api_tokens::table.filter(api_tokens::account_id.is_null()))).get_result(conn)
 }
 
-pub fn list_for_account(
-    conn: &mut DbConnection,
-    account_id: &str,
-    page: &PageRequest,
-) -> QueryResult<Vec<ApiToken>> {
+pub fn list_for_account(conn: &mut DbConnection, account_id: &str, page: &PageRequest) -> QueryResult<Vec<ApiToken>> {
     let mut query = api_tokens::table
         .filter(api_tokens::account_id.eq(account_id.to_string()))
         .select(ApiToken::as_select())
@@ -59,17 +46,10 @@ pub fn list_for_account(
     if let Some(after) = &page.after {
         query = query.filter(api_tokens::id.gt(after.clone()));
     }
-    query
-        .order(api_tokens::id.asc())
-        .limit(page.fetch())
-        .load(conn)
+    query.order(api_tokens::id.asc()).limit(page.fetch()).load(conn)
 }
 
-pub fn find_for_account(
-    conn: &mut DbConnection,
-    account_id: &str,
-    token_id: &str,
-) -> QueryResult<Option<ApiToken>> {
+pub fn find_for_account(conn: &mut DbConnection, account_id: &str, token_id: &str) -> QueryResult<Option<ApiToken>> {
     api_tokens::table
         .filter(api_tokens::account_id.eq(account_id))
         .filter(api_tokens::id.eq(token_id))
@@ -78,15 +58,7 @@ pub fn find_for_account(
         .optional()
 }
 
-pub fn delete_for_account(
-    conn: &mut DbConnection,
-    account_id: &str,
-    token_id: &str,
-) -> QueryResult<usize> {
-    diesel::delete(
-        api_tokens::table
-            .filter(api_tokens::account_id.eq(account_id))
-            .filter(api_tokens::id.eq(token_id)),
-    )
-    .execute(conn)
+pub fn delete_for_account(conn: &mut DbConnection, account_id: &str, token_id: &str) -> QueryResult<usize> {
+    diesel::delete(api_tokens::table.filter(api_tokens::account_id.eq(account_id)).filter(api_tokens::id.eq(token_id)))
+        .execute(conn)
 }

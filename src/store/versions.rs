@@ -9,7 +9,8 @@ use diesel::prelude::*;
 
 use super::PageRequest;
 use crate::db::DbConnection;
-use crate::schema::{component_versions, pack_components};
+use crate::domain::release::ReleaseStatus;
+use crate::schema::{component_versions, pack_components, release_items, releases};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = component_versions)]
@@ -25,18 +26,11 @@ pub struct Version {
 }
 
 pub fn insert(conn: &mut DbConnection, version: &Version) -> QueryResult<()> {
-    diesel::insert_into(component_versions::table)
-        .values(version)
-        .execute(conn)
-        .map(drop)
+    diesel::insert_into(component_versions::table).values(version).execute(conn).map(drop)
 }
 
 /// Whether the string was ever used for this component, deleted versions included.
-pub fn string_used(
-    conn: &mut DbConnection,
-    component_id: &str,
-    version: &str,
-) -> QueryResult<bool> {
+pub fn string_used(conn: &mut DbConnection, component_id: &str, version: &str) -> QueryResult<bool> {
     diesel::select(exists(
         component_versions::table
             .filter(component_versions::component_id.eq(component_id))
@@ -46,11 +40,7 @@ pub fn string_used(
 }
 
 /// A live (non-deleted) version by its string.
-pub fn find_live(
-    conn: &mut DbConnection,
-    component_id: &str,
-    version: &str,
-) -> QueryResult<Option<Version>> {
+pub fn find_live(conn: &mut DbConnection, component_id: &str, version: &str) -> QueryResult<Option<Version>> {
     component_versions::table
         .filter(component_versions::component_id.eq(component_id))
         .filter(component_versions::version.eq(version))
@@ -78,23 +68,15 @@ pub fn list_live(
     if let Some(after) = &page.after {
         query = query.filter(component_versions::id.lt(after.clone()));
     }
-    query
-        .order(component_versions::id.desc())
-        .limit(page.fetch())
-        .load(conn)
+    query.order(component_versions::id.desc()).limit(page.fetch()).load(conn)
 }
 
 pub fn mark_deleted(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> QueryResult<usize> {
-    diesel::update(component_versions::table.find(id))
-        .set(component_versions::deleted_at.eq(Some(at)))
-        .execute(conn)
+    diesel::update(component_versions::table.find(id)).set(component_versions::deleted_at.eq(Some(at))).execute(conn)
 }
 
 /// The latest version of each of the given components (absent when a component has none).
-pub fn latest_for(
-    conn: &mut DbConnection,
-    component_ids: &[String],
-) -> QueryResult<HashMap<String, Version>> {
+pub fn latest_for(conn: &mut DbConnection, component_ids: &[String]) -> QueryResult<HashMap<String, Version>> {
     if component_ids.is_empty() {
         return Ok(HashMap::new());
     }
@@ -105,41 +87,48 @@ pub fn latest_for(
         .filter(component_versions::shareable.eq(true))
         .filter(not(exists(
             newer
-                .filter(
-                    newer
-                        .field(component_versions::component_id)
-                        .eq(component_versions::component_id),
-                )
+                .filter(newer.field(component_versions::component_id).eq(component_versions::component_id))
                 .filter(newer.field(component_versions::deleted_at).is_null())
                 .filter(newer.field(component_versions::shareable).eq(true))
                 .filter(
-                    newer
+                    newer.field(component_versions::created_at).gt(component_versions::created_at).or(newer
                         .field(component_versions::created_at)
-                        .gt(component_versions::created_at)
-                        .or(newer
-                            .field(component_versions::created_at)
-                            .eq(component_versions::created_at)
-                            .and(
-                                newer
-                                    .field(component_versions::id)
-                                    .gt(component_versions::id),
-                            )),
+                        .eq(component_versions::created_at)
+                        .and(newer.field(component_versions::id).gt(component_versions::id))),
                 ),
         )))
         .select(Version::as_select())
         .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|v| (v.component_id.clone(), v))
-        .collect())
+    Ok(rows.into_iter().map(|v| (v.component_id.clone(), v)).collect())
 }
 
 /// Whether a release names this version, so it must not be deleted: a pack's
-/// released version (items of scheduled and past releases join this check
-/// with the release tables).
+/// released version, or an item of a scheduled or carried-out release (a
+/// canceled or failed release protects nothing).
 pub fn is_protected(conn: &mut DbConnection, id: &str) -> QueryResult<bool> {
-    diesel::select(exists(
-        pack_components::table.filter(pack_components::released_version_id.eq(id)),
-    ))
-    .get_result(conn)
+    let released = exists(pack_components::table.filter(pack_components::released_version_id.eq(id)));
+    let in_release = exists(
+        release_items::table
+            .inner_join(releases::table)
+            .filter(release_items::version_id.eq(id))
+            .filter(releases::status.eq_any(ReleaseStatus::PROTECTING)),
+    );
+    diesel::select(released.or(in_release)).get_result(conn)
+}
+
+/// A live, shareable version by its string: what a draft may select.
+pub fn find_selectable(conn: &mut DbConnection, component_id: &str, version: &str) -> QueryResult<Option<Version>> {
+    find_live(conn, component_id, version).map(|found| found.filter(|v| v.shareable))
+}
+
+/// Version strings by version id.
+pub fn strings_of(conn: &mut DbConnection, ids: &[String]) -> QueryResult<HashMap<String, String>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, String)> = component_versions::table
+        .filter(component_versions::id.eq_any(ids))
+        .select((component_versions::id, component_versions::version))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
 }

@@ -5,12 +5,7 @@ use serde_json::{json, Value};
 use crate::helpers::{backend_tests, ADMIN_TOKEN};
 
 fn versions_of(body: &Value) -> Vec<String> {
-    body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["version"].as_str().unwrap().to_string())
-        .collect()
+    body["items"].as_array().unwrap().iter().map(|v| v["version"].as_str().unwrap().to_string()).collect()
 }
 
 backend_tests! {

@@ -24,24 +24,11 @@ fn every_api_operation_requires_a_bearer_token_and_documents_its_errors() {
         for (method, operation) in item.as_object().unwrap() {
             let responses = operation["responses"].as_object().unwrap();
             if path.starts_with("/api/v1") {
-                assert!(
-                    responses.contains_key("500"),
-                    "{method} {path} documents no 500"
-                );
-                assert!(
-                    operation.get("security").is_none(),
-                    "{method} {path} overrides the bearer requirement"
-                );
-                assert!(
-                    responses.contains_key("401"),
-                    "{method} {path} documents no 401"
-                );
+                assert!(responses.contains_key("500"), "{method} {path} documents no 500");
+                assert!(operation.get("security").is_none(), "{method} {path} overrides the bearer requirement");
+                assert!(responses.contains_key("401"), "{method} {path} documents no 401");
             } else {
-                assert_eq!(
-                    operation["security"],
-                    serde_json::json!([{}]),
-                    "{method} {path} should need no token"
-                );
+                assert_eq!(operation["security"], serde_json::json!([{}]), "{method} {path} should need no token");
             }
         }
     }

@@ -78,8 +78,6 @@ async fn oversized_bodies_are_413_problems() {
         };
         let acme = app.publisher("Acme").await;
         let big = json!({"name": "x".repeat(2000), "type": "process"});
-        app.post("/api/v1/components", &acme.token, big)
-            .await
-            .assert_problem(413, "payload_too_large");
+        app.post("/api/v1/components", &acme.token, big).await.assert_problem(413, "payload_too_large");
     }
 }

@@ -58,8 +58,7 @@ impl Drop for TestDb {
         if let TestDb::Postgres { server, name } = self {
             if let Ok(mut conn) = PgConnection::establish(server) {
                 let _ =
-                    diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                        .execute(&mut conn);
+                    diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut conn);
             }
         }
     }
@@ -88,14 +87,9 @@ pub fn fresh_database(backend: Backend) -> Option<(TestDb, DatabaseUrl)> {
         Backend::Postgres => {
             let server = postgres_server()?;
             let name = format!("packrelease_test_{}", uuid::Uuid::now_v7().simple());
-            let mut conn =
-                PgConnection::establish(&server).expect("connect to the PostgreSQL test server");
-            diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
-                .execute(&mut conn)
-                .expect("create test database");
-            let (base, query) = server
-                .split_once('?')
-                .map_or((server.as_str(), None), |(b, q)| (b, Some(q)));
+            let mut conn = PgConnection::establish(&server).expect("connect to the PostgreSQL test server");
+            diesel::sql_query(format!("CREATE DATABASE \"{name}\"")).execute(&mut conn).expect("create test database");
+            let (base, query) = server.split_once('?').map_or((server.as_str(), None), |(b, q)| (b, Some(q)));
             let base = base.rsplit_once('/').map_or(base, |(head, _)| head);
             let url = match query {
                 Some(query) => format!("{base}/{name}?{query}"),
@@ -115,10 +109,7 @@ pub struct TestResponse {
 
 impl TestResponse {
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
+        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
     }
 
     pub fn content_type(&self) -> String {
@@ -128,17 +119,8 @@ impl TestResponse {
     /// Asserts a problem+json answer with this status and code.
     #[track_caller]
     pub fn assert_problem(&self, status: u16, code: &str) {
-        assert_eq!(
-            self.status, status,
-            "unexpected status; body: {}",
-            self.body
-        );
-        assert_eq!(
-            self.content_type(),
-            "application/problem+json",
-            "body: {}",
-            self.body
-        );
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.body);
+        assert_eq!(self.content_type(), "application/problem+json", "body: {}", self.body);
         assert_eq!(self.body["code"], code, "body: {}", self.body);
         assert_eq!(self.body["status"], status);
         assert_eq!(self.body["type"], format!("urn:packrelease:problem:{code}"));
@@ -147,11 +129,7 @@ impl TestResponse {
     /// Asserts the status and returns the body.
     #[track_caller]
     pub fn expect(self, status: u16) -> Value {
-        assert_eq!(
-            self.status, status,
-            "unexpected status; body: {}",
-            self.body
-        );
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.body);
         self.body
     }
 
@@ -159,12 +137,7 @@ impl TestResponse {
     pub fn error_fields(&self) -> Vec<String> {
         self.body["errors"]
             .as_array()
-            .map(|errors| {
-                errors
-                    .iter()
-                    .map(|e| e["field"].as_str().unwrap_or_default().to_string())
-                    .collect()
-            })
+            .map(|errors| errors.iter().map(|e| e["field"].as_str().unwrap_or_default().to_string()).collect())
             .unwrap_or_default()
     }
 }
@@ -186,9 +159,7 @@ pub struct TestApp {
 }
 
 pub fn test_now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0)
-        .single()
-        .expect("valid instant")
+    Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).single().expect("valid instant")
 }
 
 impl TestApp {
@@ -204,24 +175,14 @@ impl TestApp {
             bind: "127.0.0.1:0".into(),
             admin_token: Some(ADMIN_TOKEN.into()),
             max_body_bytes,
+            release_time_zone: packrelease::domain::schedule::DEFAULT_TIME_ZONE,
         };
-        let app = Application::build(&config, pool.clone(), Arc::new(clock.clone()))
-            .expect("build server");
+        let app = Application::build(&config, pool.clone(), Arc::new(clock.clone())).expect("build server");
         let base = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
         actix_web::rt::spawn(app.run());
-        let client = awc::Client::builder()
-            .disable_redirects()
-            .timeout(std::time::Duration::from_secs(30))
-            .finish();
-        Some(TestApp {
-            base,
-            clock,
-            pool,
-            client,
-            handle,
-            _db: test_db,
-        })
+        let client = awc::Client::builder().disable_redirects().timeout(std::time::Duration::from_secs(30)).finish();
+        Some(TestApp { base, clock, pool, client, handle, _db: test_db })
     }
 
     /// Direct database access, for seeding and for asserting on stored state.
@@ -238,40 +199,24 @@ impl TestApp {
         body: Option<(&str, Vec<u8>)>,
     ) -> TestResponse {
         let method = awc::http::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut request = self
-            .client
-            .request(method, format!("{}{}", self.base, path));
+        let mut request = self.client.request(method, format!("{}{}", self.base, path));
         if let Some(token) = token {
             request = request.insert_header(("authorization", format!("Bearer {token}")));
         }
         let mut response = match body {
-            Some((content_type, bytes)) => {
-                request
-                    .insert_header(("content-type", content_type))
-                    .send_body(bytes)
-                    .await
-            }
+            Some((content_type, bytes)) => request.insert_header(("content-type", content_type)).send_body(bytes).await,
             None => request.send().await,
         }
         .expect("request sent");
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let bytes = response
-            .body()
-            .limit(64 * 1024 * 1024)
-            .await
-            .expect("response body");
+        let bytes = response.body().limit(64 * 1024 * 1024).await.expect("response body");
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
         };
-        TestResponse {
-            status,
-            headers,
-            body,
-        }
+        TestResponse { status, headers, body }
     }
 
     pub async fn get(&self, path: &str, token: &str) -> TestResponse {
@@ -279,23 +224,11 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> TestResponse {
-        self.request(
-            "POST",
-            path,
-            Some(token),
-            Some(("application/json", body.to_string().into_bytes())),
-        )
-        .await
+        self.request("POST", path, Some(token), Some(("application/json", body.to_string().into_bytes()))).await
     }
 
     pub async fn patch(&self, path: &str, token: &str, body: Value) -> TestResponse {
-        self.request(
-            "PATCH",
-            path,
-            Some(token),
-            Some(("application/json", body.to_string().into_bytes())),
-        )
-        .await
+        self.request("PATCH", path, Some(token), Some(("application/json", body.to_string().into_bytes()))).await
     }
 
     pub async fn delete(&self, path: &str, token: &str) -> TestResponse {
@@ -303,55 +236,33 @@ impl TestApp {
     }
 
     pub async fn publisher(&self, name: &str) -> Actor {
-        let account = self
-            .post(
-                "/api/v1/accounts",
-                ADMIN_TOKEN,
-                json!({"name": name, "kind": "publisher"}),
-            )
-            .await
-            .expect(201);
+        let account =
+            self.post("/api/v1/accounts", ADMIN_TOKEN, json!({"name": name, "kind": "publisher"})).await.expect(201);
         self.actor(&account, ADMIN_TOKEN).await
     }
 
     pub async fn subscriber(&self, publisher: &Actor, name: &str) -> Actor {
-        let account = self
-            .post("/api/v1/accounts", &publisher.token, json!({"name": name}))
-            .await
-            .expect(201);
+        let account = self.post("/api/v1/accounts", &publisher.token, json!({"name": name})).await.expect(201);
         self.actor(&account, &publisher.token).await
     }
 
     async fn actor(&self, account: &Value, minter: &str) -> Actor {
         let id = account["id"].as_str().expect("account id").to_string();
-        let token = self
-            .post(&format!("/api/v1/accounts/{id}/tokens"), minter, json!({}))
-            .await
-            .expect(201);
-        Actor {
-            id,
-            token: token["token"].as_str().expect("token").to_string(),
-        }
+        let token = self.post(&format!("/api/v1/accounts/{id}/tokens"), minter, json!({})).await.expect(201);
+        Actor { id, token: token["token"].as_str().expect("token").to_string() }
     }
 
     pub async fn component(&self, owner: &Actor, name: &str, component_type: &str) -> String {
         let body = json!({"name": name, "type": component_type});
-        let component = self
-            .post("/api/v1/components", &owner.token, body)
-            .await
-            .expect(201);
+        let component = self.post("/api/v1/components", &owner.token, body).await.expect(201);
         component["id"].as_str().expect("component id").to_string()
     }
 
     pub async fn version(&self, owner: &Actor, component_id: &str, version: &str) -> Value {
         let path = format!("/api/v1/components/{component_id}/versions");
-        self.post(
-            &path,
-            &owner.token,
-            json!({"version": version, "notes": format!("notes of {version}")}),
-        )
-        .await
-        .expect(201)
+        self.post(&path, &owner.token, json!({"version": version, "notes": format!("notes of {version}")}))
+            .await
+            .expect(201)
     }
 
     /// A process component with one shareable version.
@@ -363,10 +274,7 @@ impl TestApp {
 
     pub async fn pack(&self, owner: &Actor, name: &str, installation_type: &str) -> String {
         let body = json!({"name": name, "description": "", "installation_type": installation_type});
-        let pack = self
-            .post("/api/v1/integration-packs", &owner.token, body)
-            .await
-            .expect(201);
+        let pack = self.post("/api/v1/integration-packs", &owner.token, body).await.expect(201);
         pack["id"].as_str().expect("pack id").to_string()
     }
 }
@@ -383,13 +291,7 @@ impl TestApp {
         packrelease::clock::Clock::now(&self.clock)
     }
 
-    pub async fn client_request_with_header(
-        &self,
-        method: &str,
-        path: &str,
-        name: &str,
-        value: &str,
-    ) -> TestResponse {
+    pub async fn client_request_with_header(&self, method: &str, path: &str, name: &str, value: &str) -> TestResponse {
         let method = awc::http::Method::from_bytes(method.as_bytes()).expect("method");
         let mut response = self
             .client
@@ -402,10 +304,6 @@ impl TestApp {
         let headers = response.headers().clone();
         let bytes = response.body().await.expect("body");
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        TestResponse {
-            status,
-            headers,
-            body,
-        }
+        TestResponse { status, headers, body }
     }
 }

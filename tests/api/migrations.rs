@@ -12,18 +12,12 @@ fn up_down_up(backend: Backend) {
     let applied = run_migrations(&mut conn).expect("migrate up");
     assert_eq!(
         applied,
-        MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)
-            .unwrap()
-            .len(),
+        MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS).unwrap().len(),
         "every migration applies on {backend:?}"
     );
-    conn.revert_all_migrations(MIGRATIONS)
-        .expect("migrate down");
+    conn.revert_all_migrations(MIGRATIONS).expect("migrate down");
     assert!(conn.has_pending_migration(MIGRATIONS).unwrap());
-    assert_eq!(
-        run_migrations(&mut conn).expect("migrate up again"),
-        applied
-    );
+    assert_eq!(run_migrations(&mut conn).expect("migrate up again"), applied);
     assert_eq!(run_migrations(&mut conn).expect("nothing left"), 0);
 }
 

@@ -5,22 +5,11 @@ use serde_json::{json, Value};
 use crate::helpers::{backend_tests, TestApp, ADMIN_TOKEN};
 
 fn members(body: &Value) -> Vec<String> {
-    body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["name"].as_str().unwrap().to_string())
-        .collect()
+    body["items"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap().to_string()).collect()
 }
 
 fn revision(app: &TestApp, pack: &str) -> i64 {
-    app.db(|c| {
-        integration_packs::table
-            .find(pack)
-            .select(integration_packs::revision)
-            .first(c)
-            .unwrap()
-    })
+    app.db(|c| integration_packs::table.find(pack).select(integration_packs::revision).first(c).unwrap())
 }
 
 backend_tests! {

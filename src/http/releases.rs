@@ -1,0 +1,393 @@
+//! `/release-drafts/{id}/release`, `/releases`, `/integration-packs/{id}/releases`
+//! and `/release-schedule`.
+
+use actix_web::{get, patch, post, web, HttpResponse};
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::extract::{ApiJson, Bearer, OptionalJson, PageQuery};
+use super::problem::responses::{
+    BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge, Unauthorized, Unavailable, Unprocessable,
+};
+use super::{created, list_response, AppState};
+use crate::domain::release::{Change, ReleaseStatus, Schedule};
+use crate::domain::schedule;
+use crate::error::{AppError, AppResult, FieldError};
+use crate::service::releases::{self as service, ListFilter, ReleaseView, ScheduleCursor, ScheduleRequest};
+use crate::store::releases::Release as ReleaseRow;
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(release_draft)
+        .service(list_pack_releases)
+        .service(list_releases)
+        .service(get_release)
+        .service(reschedule_release)
+        .service(cancel_release)
+        .service(release_schedule);
+}
+
+/// The release's zone, as stored (the default zone if it no longer parses).
+fn zone_of(row: &ReleaseRow) -> Tz {
+    row.time_zone.parse().unwrap_or(schedule::DEFAULT_TIME_ZONE)
+}
+
+/// When a scheduled release is due, as the pack shows it above its component list.
+#[derive(Serialize, ToSchema)]
+pub struct ScheduledRelease {
+    pub id: String,
+    pub release_on: NaiveDate,
+    pub due_at: DateTime<Utc>,
+    #[schema(example = "2027-03-14T00:00:00-05:00")]
+    pub due_at_local: String,
+    #[schema(example = "America/New_York")]
+    pub time_zone: String,
+}
+
+impl From<ReleaseRow> for ScheduledRelease {
+    fn from(row: ReleaseRow) -> Self {
+        let due_at = row.due_at.and_utc();
+        Self {
+            due_at_local: schedule::local_rfc3339(due_at, zone_of(&row)),
+            release_on: row.release_on.unwrap_or_else(|| due_at.date_naive()),
+            id: row.id,
+            due_at,
+            time_zone: row.time_zone,
+        }
+    }
+}
+
+/// One component of a release: the version it delivers (null: removed) and the one before.
+#[derive(Serialize, ToSchema)]
+pub struct ReleaseItem {
+    pub component_id: String,
+    pub name: String,
+    #[schema(required = true)]
+    pub version: Option<String>,
+    #[schema(required = true)]
+    pub previous_version: Option<String>,
+    pub change: Change,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Release {
+    pub id: String,
+    pub integration_pack_id: String,
+    /// The draft it was released from.
+    #[schema(required = true)]
+    pub draft_id: Option<String>,
+    pub status: ReleaseStatus,
+    pub schedule: Schedule,
+    /// The calendar date in `time_zone`; null for an immediate release.
+    #[schema(required = true)]
+    pub release_on: Option<NaiveDate>,
+    /// When the release is (or was) due, in UTC; for an immediate release, the moment of release.
+    pub due_at: DateTime<Utc>,
+    /// `due_at` with the zone's offset.
+    #[schema(example = "2027-03-14T00:00:00-05:00")]
+    pub due_at_local: String,
+    #[schema(example = "America/New_York")]
+    pub time_zone: String,
+    /// When it was carried out.
+    #[schema(required = true)]
+    pub released_at: Option<DateTime<Utc>>,
+    /// Carried out after its window (`due_at` + 1 hour) closed.
+    pub late: bool,
+    /// For a late release, seconds between `due_at` and `released_at`.
+    #[schema(required = true)]
+    pub late_by_seconds: Option<i64>,
+    #[schema(required = true)]
+    pub canceled_at: Option<DateTime<Utc>>,
+    /// Why a `failed` release could not be carried out.
+    #[schema(required = true)]
+    pub failure_reason: Option<String>,
+    /// The account that asked for the release.
+    pub requested_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub items: Vec<ReleaseItem>,
+}
+
+impl From<ReleaseView> for Release {
+    fn from(view: ReleaseView) -> Self {
+        let row = view.release;
+        let zone = zone_of(&row);
+        let due_at = row.due_at.and_utc();
+        let released_at = row.released_at.map(|at| at.and_utc());
+        let late_by_seconds = released_at.and_then(|at| schedule::lateness(due_at, at));
+        Self {
+            id: row.id,
+            integration_pack_id: row.pack_id,
+            draft_id: row.draft_id,
+            status: ReleaseStatus::from_db(&row.status),
+            schedule: Schedule::from_db(&row.schedule),
+            release_on: row.release_on,
+            due_at,
+            due_at_local: schedule::local_rfc3339(due_at, zone),
+            time_zone: row.time_zone,
+            released_at,
+            late: late_by_seconds.is_some(),
+            late_by_seconds,
+            canceled_at: row.canceled_at.map(|at| at.and_utc()),
+            failure_reason: row.failure_reason,
+            requested_by: row.requested_by,
+            created_at: row.created_at.and_utc(),
+            updated_at: row.updated_at.and_utc(),
+            items: view
+                .items
+                .into_iter()
+                .map(|item| ReleaseItem {
+                    change: Change::between(item.previous_version.as_deref(), item.version.as_deref()),
+                    component_id: item.component_id,
+                    name: item.name,
+                    version: item.version,
+                    previous_version: item.previous_version,
+                })
+                .collect(),
+        }
+    }
+}
+
+list_response!(ReleaseList, Release);
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseRequest {
+    pub schedule: Schedule,
+    /// Required for `on_date`, refused for `immediately`: a date after today in
+    /// the release time zone and at most 365 days ahead.
+    #[schema(example = "2026-12-01")]
+    pub release_on: Option<NaiveDate>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RescheduleRequest {
+    /// The new date (same rules as when scheduling).
+    #[schema(example = "2026-12-08")]
+    pub release_on: NaiveDate,
+}
+
+/// An action that takes no input: no body, or `{}`.
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoInput {}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatusFilter {
+    pub status: Option<ReleaseStatus>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReleaseFilterQuery {
+    pub status: Option<ReleaseStatus>,
+    pub integration_pack_id: Option<Uuid>,
+    /// Releases due at or after this instant.
+    pub due_from: Option<DateTime<Utc>>,
+    /// Releases due before this instant.
+    pub due_before: Option<DateTime<Utc>>,
+}
+
+/// Release a draft: `{"schedule":"immediately"}`, or `{"schedule":"on_date","release_on":"YYYY-MM-DD"}`.
+///
+/// An immediate release changes the pack's released versions at once. A dated one is
+/// `scheduled` and carried out in the first hour of `release_on` in the release time zone.
+/// Refusals: 409 `nothing_to_release`, `draft_stale`, `draft_already_released`,
+/// `release_already_scheduled` (with `release_id`); 422 for `release_on`.
+#[utoipa::path(
+    tag = "releases",
+    params(("id" = Uuid, Path, description = "Release draft id")),
+    request_body = ReleaseRequest,
+    responses(
+        (status = 201, body = Release, headers(("Location" = String, description = "URL of the release"))),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound),
+        (status = 409, response = Conflict), (status = 413, response = PayloadTooLarge),
+        (status = 422, response = Unprocessable), (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[post("/release-drafts/{id}/release")]
+pub async fn release_draft(
+    state: web::Data<AppState>,
+    bearer: Bearer,
+    id: web::Path<Uuid>,
+    body: ApiJson<ReleaseRequest>,
+) -> AppResult<HttpResponse> {
+    let id = id.to_string();
+    let ApiJson(ReleaseRequest { schedule, release_on }) = body;
+    let request = ScheduleRequest { schedule, release_on };
+    let release: Release =
+        state.call(bearer, move |conn, ctx| service::release_draft(conn, ctx, &id, request)).await?.into();
+    Ok(created(format!("/api/v1/releases/{}", release.id), &release))
+}
+
+/// A pack's release history, newest first.
+#[utoipa::path(
+    tag = "releases",
+    params(("id" = Uuid, Path, description = "Integration pack id"), PageQuery, StatusFilter),
+    responses(
+        (status = 200, body = ReleaseList), (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound), (status = 422, response = Unprocessable),
+        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+    )
+)]
+#[get("/integration-packs/{id}/releases")]
+pub async fn list_pack_releases(
+    state: web::Data<AppState>,
+    bearer: Bearer,
+    id: web::Path<Uuid>,
+    page: web::Query<PageQuery>,
+    filter: web::Query<StatusFilter>,
+) -> AppResult<web::Json<ReleaseList>> {
+    let page = page.request()?;
+    let filter = ListFilter { pack: Some(id.to_string()), status: filter.status, due_from: None, due_before: None };
+    let list = state.call(bearer, move |conn, ctx| service::list(conn, ctx, filter, &page)).await?;
+    Ok(web::Json(list.into()))
+}
+
+/// All the caller's releases, newest first, failures included.
+#[utoipa::path(
+    tag = "releases",
+    params(PageQuery, ReleaseFilterQuery),
+    responses(
+        (status = 200, body = ReleaseList), (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound), (status = 422, response = Unprocessable),
+        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+    )
+)]
+#[get("/releases")]
+pub async fn list_releases(
+    state: web::Data<AppState>,
+    bearer: Bearer,
+    page: web::Query<PageQuery>,
+    filter: web::Query<ReleaseFilterQuery>,
+) -> AppResult<web::Json<ReleaseList>> {
+    let page = page.request()?;
+    let filter = ListFilter {
+        pack: filter.integration_pack_id.map(|id| id.to_string()),
+        status: filter.status,
+        due_from: filter.due_from,
+        due_before: filter.due_before,
+    };
+    let list = state.call(bearer, move |conn, ctx| service::list(conn, ctx, filter, &page)).await?;
+    Ok(web::Json(list.into()))
+}
+
+/// A release: status, schedule, items with previous and new versions, who asked and when, lateness.
+#[utoipa::path(
+    tag = "releases",
+    params(("id" = Uuid, Path, description = "Release id")),
+    responses(
+        (status = 200, body = Release), (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound), (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[get("/releases/{id}")]
+pub async fn get_release(
+    state: web::Data<AppState>,
+    bearer: Bearer,
+    id: web::Path<Uuid>,
+) -> AppResult<web::Json<Release>> {
+    let id = id.to_string();
+    let release = state.call(bearer, move |conn, ctx| service::get_release(conn, ctx, &id)).await?;
+    Ok(web::Json(release.into()))
+}
+
+/// Move a scheduled release to another date. 409 `release_not_scheduled` once it is not.
+#[utoipa::path(
+    tag = "releases",
+    params(("id" = Uuid, Path, description = "Release id")),
+    request_body = RescheduleRequest,
+    responses(
+        (status = 200, body = Release), (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
+        (status = 404, response = NotFound), (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge), (status = 422, response = Unprocessable),
+        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+    )
+)]
+#[patch("/releases/{id}")]
+pub async fn reschedule_release(
+    state: web::Data<AppState>,
+    bearer: Bearer,
+    id: web::Path<Uuid>,
+    body: ApiJson<RescheduleRequest>,
+) -> AppResult<web::Json<Release>> {
+    let id = id.to_string();
+    let release_on = body.0.release_on;
+    let release = state.call(bearer, move |conn, ctx| service::reschedule(conn, ctx, &id, release_on)).await?;
+    Ok(web::Json(release.into()))
+}
+
+/// Cancel a scheduled release. 409 `release_not_scheduled` once it is not.
+#[utoipa::path(
+    tag = "releases",
+    params(("id" = Uuid, Path, description = "Release id")),
+    request_body(content = Option<NoInput>, description = "No body, or `{}`"),
+    responses(
+        (status = 200, body = Release), (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
+        (status = 404, response = NotFound), (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge), (status = 422, response = Unprocessable),
+        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+    )
+)]
+#[post("/releases/{id}/cancel")]
+pub async fn cancel_release(
+    state: web::Data<AppState>,
+    bearer: Bearer,
+    id: web::Path<Uuid>,
+    _body: OptionalJson<NoInput>,
+) -> AppResult<web::Json<Release>> {
+    let id = id.to_string();
+    let release = state.call(bearer, move |conn, ctx| service::cancel(conn, ctx, &id)).await?;
+    Ok(web::Json(release.into()))
+}
+
+fn parse_schedule_cursor(raw: &str) -> Option<ScheduleCursor> {
+    let (micros, id) = raw.split_once('_')?;
+    let due_at = DateTime::from_timestamp_micros(micros.parse().ok()?)?.naive_utc();
+    Uuid::parse_str(id).ok()?;
+    Some(ScheduleCursor { due_at, id: id.to_string() })
+}
+
+/// The caller's upcoming scheduled releases across all packs, soonest first.
+/// Ordered by a field that can change (a reschedule moves a release), so pages are a snapshot.
+#[utoipa::path(
+    tag = "releases",
+    params(PageQuery),
+    responses(
+        (status = 200, body = ReleaseList), (status = 401, response = Unauthorized),
+        (status = 422, response = Unprocessable), (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[get("/release-schedule")]
+pub async fn release_schedule(
+    state: web::Data<AppState>,
+    bearer: Bearer,
+    page: web::Query<PageQuery>,
+) -> AppResult<web::Json<ReleaseList>> {
+    let limit = page.limit()?;
+    let after = match page.cursor.as_deref().filter(|c| !c.is_empty()) {
+        None => None,
+        Some(raw) => Some(parse_schedule_cursor(raw).ok_or_else(|| {
+            AppError::Validation(vec![FieldError::new(
+                "cursor",
+                "invalid_cursor",
+                "cursor must be a next_cursor of this list",
+            )])
+        })?),
+    };
+    let (items, next) = state.call(bearer, move |conn, ctx| service::upcoming(conn, ctx, after, limit)).await?;
+    Ok(web::Json(ReleaseList {
+        items: items.into_iter().map(Release::from).collect(),
+        next_cursor: next.map(|c| format!("{}_{}", c.due_at.and_utc().timestamp_micros(), c.id)),
+    }))
+}

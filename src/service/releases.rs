@@ -1,0 +1,310 @@
+//! Release wizard step 2 and everything after: releasing a draft now or on a
+//! date, rescheduling, canceling, the history, and carrying out what is due.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+
+use super::drafts::{owned_draft, view};
+use super::{new_id, Caller, Ctx};
+use crate::db::DbConnection;
+use crate::domain::release::{ReleaseStatus, Schedule};
+use crate::domain::schedule;
+use crate::error::{AppError, AppResult};
+use crate::store::packs::{self, Pack};
+use crate::store::releases::{self as store, NamedItem, Release, ReleaseFilter, ReleaseItem};
+use crate::store::{Page, PageRequest};
+
+pub struct ReleaseView {
+    pub release: Release,
+    pub items: Vec<NamedItem>,
+}
+
+/// What the caller asked for in step 2.
+pub struct ScheduleRequest {
+    pub schedule: Schedule,
+    pub release_on: Option<NaiveDate>,
+}
+
+/// Refuses a change to the pack while a release of it is scheduled.
+pub(crate) fn refuse_if_scheduled(conn: &mut DbConnection, pack_id: &str) -> AppResult<()> {
+    match store::scheduled_for(conn, &[pack_id.to_string()])?.remove(pack_id) {
+        Some(release) => Err(AppError::ReleaseAlreadyScheduled { release_id: release.id }),
+        None => Ok(()),
+    }
+}
+
+/// The due instant the request names: now for an immediate release, the start
+/// of `release_on` in the release zone for a dated one.
+fn due_at(request: &ScheduleRequest, ctx: &Ctx) -> AppResult<DateTime<Utc>> {
+    match (request.schedule, request.release_on) {
+        (Schedule::Immediately, None) => Ok(ctx.now),
+        (Schedule::Immediately, Some(_)) => {
+            Err(AppError::invalid("release_on", "not_allowed", "release_on is only for \"schedule\": \"on_date\""))
+        }
+        (Schedule::OnDate, None) => {
+            Err(AppError::invalid("release_on", "required", "release_on is required for on_date"))
+        }
+        (Schedule::OnDate, Some(date)) => schedule::check_release_on("release_on", date, ctx.now, ctx.time_zone)
+            .map_err(|e| AppError::Validation(vec![e])),
+    }
+}
+
+/// Releases a draft: at once (the pack's released versions change in this
+/// transaction) or on a date (the release waits, `scheduled`).
+pub fn release_draft(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    draft_id: &str,
+    request: ScheduleRequest,
+) -> AppResult<ReleaseView> {
+    let due_at = due_at(&request, ctx)?;
+    conn.write_transaction(|conn| {
+        let (draft, pack) = owned_draft(conn, ctx, draft_id)?;
+        // Concurrent releases of one pack queue here; what follows sees the winner's work.
+        store::lock_pack(conn, &pack.id)?;
+        let pack = Pack { revision: packs::revision(conn, &pack.id)?, ..pack };
+        if let Some(release) = &draft.release_id {
+            return Err(AppError::conflict("draft_already_released", format!("this draft was released as {release}")));
+        }
+        refuse_if_scheduled(conn, &pack.id)?;
+        let draft = view(conn, draft, &pack)?;
+        if draft.stale {
+            return Err(AppError::conflict(
+                "draft_stale",
+                "the pack was released or its components changed after this draft was made; make a new draft",
+            ));
+        }
+        if !draft.has_changes() {
+            return Err(AppError::conflict("nothing_to_release", "the draft changes no component's version"));
+        }
+        let release = Release {
+            id: new_id(),
+            pack_id: pack.id.clone(),
+            draft_id: Some(draft.draft.id.clone()),
+            status: match request.schedule {
+                Schedule::Immediately => ReleaseStatus::Released,
+                Schedule::OnDate => ReleaseStatus::Scheduled,
+            }
+            .as_str()
+            .into(),
+            schedule: request.schedule.as_str().into(),
+            release_on: request.release_on,
+            due_at: due_at.naive_utc(),
+            time_zone: ctx.time_zone.name().into(),
+            requested_by: ctx.caller.account_id().unwrap_or_default().to_string(),
+            created_at: ctx.now(),
+            updated_at: ctx.now(),
+            released_at: (request.schedule == Schedule::Immediately).then(|| ctx.now()),
+            canceled_at: None,
+            failure_reason: None,
+        };
+        // The full version set after the release; components that never had a version are left out.
+        let items: Vec<ReleaseItem> = draft
+            .items
+            .iter()
+            .filter(|item| item.pending_version_id.is_some() || item.released_version_id.is_some())
+            .map(|item| ReleaseItem {
+                release_id: release.id.clone(),
+                component_id: item.component_id.clone(),
+                version_id: item.pending_version_id.clone(),
+                previous_version_id: item.released_version_id.clone(),
+            })
+            .collect();
+        store::insert(conn, &release, &items)?;
+        if let Some(reason) = undeliverable(conn, &release.id)? {
+            return Err(AppError::conflict("draft_stale", reason));
+        }
+        if request.schedule == Schedule::Immediately {
+            carry_out(conn, &release, ctx.now())?;
+        }
+        crate::store::drafts::mark_released(conn, &draft.draft.id, &release.id, ctx.now())?;
+        with_items(conn, release)
+    })
+}
+
+/// Why a release cannot be carried out, if it cannot: a version it names was deleted since.
+fn undeliverable(conn: &mut DbConnection, release_id: &str) -> AppResult<Option<String>> {
+    let deleted = store::deleted_versions(conn, release_id)?;
+    Ok((!deleted.is_empty()).then(|| {
+        let named: Vec<String> = deleted.iter().map(|(component, version)| format!("{component} {version}")).collect();
+        format!("selected versions were deleted: {}", named.join(", "))
+    }))
+}
+
+/// The release's effect on the pack: released versions, dropped components,
+/// and a new revision (so drafts made before it go stale).
+fn carry_out(conn: &mut DbConnection, release: &Release, now: NaiveDateTime) -> AppResult<()> {
+    store::apply_to_pack(conn, &release.id, &release.pack_id)?;
+    packs::bump_revision(conn, &release.pack_id, now)?;
+    Ok(())
+}
+
+fn with_items(conn: &mut DbConnection, release: Release) -> AppResult<ReleaseView> {
+    let items = store::items_for(conn, std::slice::from_ref(&release.id))?.remove(&release.id).unwrap_or_default();
+    Ok(ReleaseView { release, items })
+}
+
+fn with_items_all(conn: &mut DbConnection, page: Page<Release>) -> AppResult<Page<ReleaseView>> {
+    let ids: Vec<String> = page.items.iter().map(|r| r.id.clone()).collect();
+    let mut items = store::items_for(conn, &ids)?;
+    Ok(page.map(|release| ReleaseView { items: items.remove(&release.id).unwrap_or_default(), release }))
+}
+
+/// The release, if the caller sees its pack (404 otherwise).
+fn visible_release(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<Release> {
+    let release = store::find(conn, id)?.ok_or(AppError::NotFound)?;
+    super::packs::visible_pack(conn, ctx, &release.pack_id)?;
+    Ok(release)
+}
+
+pub fn get_release(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<ReleaseView> {
+    let release = visible_release(conn, ctx, id)?;
+    with_items(conn, release)
+}
+
+/// A release the caller may change, still scheduled.
+fn scheduled_release(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<Release> {
+    let release = visible_release(conn, ctx, id)?;
+    ctx.caller.publisher_id()?;
+    store::lock_pack(conn, &release.pack_id)?;
+    let release = store::find(conn, id)?.ok_or(AppError::NotFound)?;
+    if release.status != ReleaseStatus::Scheduled.as_str() {
+        return Err(AppError::conflict(
+            "release_not_scheduled",
+            format!("the release is {}; only a scheduled release can be changed", release.status),
+        ));
+    }
+    Ok(release)
+}
+
+/// Moves a scheduled release to another date (the same date rules apply).
+pub fn reschedule(conn: &mut DbConnection, ctx: &Ctx, id: &str, release_on: NaiveDate) -> AppResult<ReleaseView> {
+    let due_at = schedule::check_release_on("release_on", release_on, ctx.now, ctx.time_zone)
+        .map_err(|e| AppError::Validation(vec![e]))?;
+    conn.write_transaction(|conn| {
+        let release = scheduled_release(conn, ctx, id)?;
+        store::reschedule(conn, &release.id, release_on, due_at.naive_utc(), ctx.time_zone.name(), ctx.now())?;
+        let release = store::find(conn, id)?.ok_or(AppError::NotFound)?;
+        with_items(conn, release)
+    })
+}
+
+pub fn cancel(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<ReleaseView> {
+    conn.write_transaction(|conn| {
+        let release = scheduled_release(conn, ctx, id)?;
+        store::set_status(conn, &release.id, ReleaseStatus::Canceled, ctx.now())?;
+        let release = store::find(conn, id)?.ok_or(AppError::NotFound)?;
+        with_items(conn, release)
+    })
+}
+
+pub struct ListFilter {
+    pub pack: Option<String>,
+    pub status: Option<ReleaseStatus>,
+    pub due_from: Option<DateTime<Utc>>,
+    pub due_before: Option<DateTime<Utc>>,
+}
+
+/// The caller's releases, newest first.
+pub fn list(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    filter: ListFilter,
+    page: &PageRequest,
+) -> AppResult<Page<ReleaseView>> {
+    let publisher = match &ctx.caller {
+        Caller::Admin => None,
+        caller => match caller.publisher_id() {
+            Ok(id) => Some(id.to_string()),
+            Err(_) => return Ok(Page { items: Vec::new(), next_cursor: None }),
+        },
+    };
+    if let Some(pack) = &filter.pack {
+        super::packs::visible_pack(conn, ctx, pack)?;
+    }
+    let store_filter = ReleaseFilter {
+        publisher: publisher.as_deref(),
+        pack: filter.pack.as_deref(),
+        status: filter.status,
+        due_from: filter.due_from.map(|at| at.naive_utc()),
+        due_before: filter.due_before.map(|at| at.naive_utc()),
+    };
+    let rows = store::list(conn, &store_filter, page)?;
+    with_items_all(conn, Page::from_rows(rows, page, |r| &r.id))
+}
+
+/// The position in the schedule after which a page starts.
+pub struct ScheduleCursor {
+    pub due_at: NaiveDateTime,
+    pub id: String,
+}
+
+/// The caller's scheduled releases, soonest first.
+pub fn upcoming(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    after: Option<ScheduleCursor>,
+    limit: i64,
+) -> AppResult<(Vec<ReleaseView>, Option<ScheduleCursor>)> {
+    let publisher = match &ctx.caller {
+        Caller::Admin => None,
+        caller => match caller.publisher_id() {
+            Ok(id) => Some(id.to_string()),
+            Err(_) => return Ok((Vec::new(), None)),
+        },
+    };
+    let mut rows = store::schedule(conn, publisher.as_deref(), after.map(|c| (c.due_at, c.id)), limit)?;
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| ScheduleCursor { due_at: r.due_at, id: r.id.clone() })
+    } else {
+        None
+    };
+    let page = with_items_all(conn, Page { items: rows, next_cursor: None })?;
+    Ok((page.items, next))
+}
+
+/// What became of one due release.
+#[derive(Debug)]
+pub struct Executed {
+    pub release_id: String,
+    pub pack_id: String,
+    /// Seconds after `due_at`, when carried out after its window closed.
+    pub late_by_seconds: Option<i64>,
+    /// Why it failed, when it could not be carried out.
+    pub failure: Option<String>,
+}
+
+/// Carries out every scheduled release due at `now`, oldest first, each in its
+/// own transaction: it is wholly done, marked failed, or still scheduled.
+pub fn execute_due(conn: &mut DbConnection, now: DateTime<Utc>) -> AppResult<Vec<Executed>> {
+    let mut executed = Vec::new();
+    while let Some(outcome) = execute_next_due(conn, now)? {
+        executed.push(outcome);
+    }
+    Ok(executed)
+}
+
+/// Claims and carries out the oldest due release, if any.
+pub fn execute_next_due(conn: &mut DbConnection, now: DateTime<Utc>) -> AppResult<Option<Executed>> {
+    let at = now.naive_utc();
+    conn.write_transaction(|conn| {
+        let Some(release) = store::claim_next_due(conn, at)? else { return Ok(None) };
+        let mut outcome = Executed {
+            release_id: release.id.clone(),
+            pack_id: release.pack_id.clone(),
+            late_by_seconds: None,
+            failure: undeliverable(conn, &release.id)?,
+        };
+        match &outcome.failure {
+            Some(reason) => {
+                store::mark_failed(conn, &release.id, reason, at)?;
+            }
+            None => {
+                carry_out(conn, &release, at)?;
+                store::set_status(conn, &release.id, ReleaseStatus::Released, at)?;
+                outcome.late_by_seconds = schedule::lateness(release.due_at.and_utc(), now);
+            }
+        }
+        Ok(Some(outcome))
+    })
+}

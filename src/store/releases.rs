@@ -1,0 +1,265 @@
+//! Releases and their items; carrying a release into the pack's released versions.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::PageRequest;
+use crate::db::DbConnection;
+use crate::domain::release::ReleaseStatus;
+use crate::schema::{component_versions, components, integration_packs, pack_components, release_items, releases};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = releases)]
+pub struct Release {
+    pub id: String,
+    pub pack_id: String,
+    pub draft_id: Option<String>,
+    pub status: String,
+    pub schedule: String,
+    pub release_on: Option<chrono::NaiveDate>,
+    pub due_at: NaiveDateTime,
+    pub time_zone: String,
+    pub requested_by: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub released_at: Option<NaiveDateTime>,
+    pub canceled_at: Option<NaiveDateTime>,
+    pub failure_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = release_items)]
+pub struct ReleaseItem {
+    pub release_id: String,
+    pub component_id: String,
+    pub version_id: Option<String>,
+    pub previous_version_id: Option<String>,
+}
+
+/// An item as a release shows it: component name and version strings.
+#[derive(Debug, Clone)]
+pub struct NamedItem {
+    pub component_id: String,
+    pub name: String,
+    pub version: Option<String>,
+    pub previous_version: Option<String>,
+}
+
+pub fn insert(conn: &mut DbConnection, release: &Release, items: &[ReleaseItem]) -> QueryResult<()> {
+    diesel::insert_into(releases::table).values(release).execute(conn)?;
+    if !items.is_empty() {
+        super::on_backend!(conn, |c| diesel::insert_into(release_items::table).values(items).execute(c))?;
+    }
+    Ok(())
+}
+
+pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Release>> {
+    releases::table.find(id).select(Release::as_select()).first(conn).optional()
+}
+
+/// The scheduled release of each of these packs, if any (at most one each).
+pub fn scheduled_for(conn: &mut DbConnection, pack_ids: &[String]) -> QueryResult<HashMap<String, Release>> {
+    if pack_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<Release> = releases::table
+        .filter(releases::pack_id.eq_any(pack_ids))
+        .filter(releases::status.eq(ReleaseStatus::Scheduled.as_str()))
+        .select(Release::as_select())
+        .load(conn)?;
+    Ok(rows.into_iter().map(|r| (r.pack_id.clone(), r)).collect())
+}
+
+pub struct ReleaseFilter<'a> {
+    /// `None`: every publisher's (the admin's view).
+    pub publisher: Option<&'a str>,
+    pub pack: Option<&'a str>,
+    pub status: Option<ReleaseStatus>,
+    pub due_from: Option<NaiveDateTime>,
+    pub due_before: Option<NaiveDateTime>,
+}
+
+/// Releases newest first.
+pub fn list(conn: &mut DbConnection, filter: &ReleaseFilter, page: &PageRequest) -> QueryResult<Vec<Release>> {
+    let mut query = releases::table.inner_join(integration_packs::table).select(Release::as_select()).into_boxed();
+    if let Some(publisher) = filter.publisher {
+        query = query.filter(integration_packs::publisher_id.eq(publisher.to_string()));
+    }
+    if let Some(pack) = filter.pack {
+        query = query.filter(releases::pack_id.eq(pack.to_string()));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(releases::status.eq(status.as_str()));
+    }
+    if let Some(from) = filter.due_from {
+        query = query.filter(releases::due_at.ge(from));
+    }
+    if let Some(before) = filter.due_before {
+        query = query.filter(releases::due_at.lt(before));
+    }
+    if let Some(after) = &page.after {
+        query = query.filter(releases::id.lt(after.clone()));
+    }
+    query.order(releases::id.desc()).limit(page.fetch()).load(conn)
+}
+
+/// Scheduled releases soonest first, after the `(due_at, id)` position of the cursor.
+pub fn schedule(
+    conn: &mut DbConnection,
+    publisher: Option<&str>,
+    after: Option<(NaiveDateTime, String)>,
+    limit: i64,
+) -> QueryResult<Vec<Release>> {
+    let mut query = releases::table
+        .inner_join(integration_packs::table)
+        .filter(releases::status.eq(ReleaseStatus::Scheduled.as_str()))
+        .select(Release::as_select())
+        .into_boxed();
+    if let Some(publisher) = publisher {
+        query = query.filter(integration_packs::publisher_id.eq(publisher.to_string()));
+    }
+    if let Some((due_at, id)) = after {
+        query = query.filter(releases::due_at.gt(due_at).or(releases::due_at.eq(due_at).and(releases::id.gt(id))));
+    }
+    query.order((releases::due_at.asc(), releases::id.asc())).limit(limit + 1).load(conn)
+}
+
+/// The items of these releases, with names and version strings, by release id.
+pub fn items_for(conn: &mut DbConnection, release_ids: &[String]) -> QueryResult<HashMap<String, Vec<NamedItem>>> {
+    if release_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(ReleaseItem, String)> = release_items::table
+        .inner_join(components::table)
+        .filter(release_items::release_id.eq_any(release_ids))
+        .select((ReleaseItem::as_select(), components::name))
+        .order((release_items::release_id.asc(), release_items::component_id.asc()))
+        .load(conn)?;
+    let version_ids: Vec<String> = rows
+        .iter()
+        .flat_map(|(item, _)| [item.version_id.clone(), item.previous_version_id.clone()])
+        .flatten()
+        .collect();
+    let strings = super::versions::strings_of(conn, &version_ids)?;
+    let lookup = |id: &Option<String>| id.as_ref().and_then(|id| strings.get(id).cloned());
+    let mut by_release: HashMap<String, Vec<NamedItem>> = HashMap::new();
+    for (item, name) in rows {
+        by_release.entry(item.release_id.clone()).or_default().push(NamedItem {
+            version: lookup(&item.version_id),
+            previous_version: lookup(&item.previous_version_id),
+            component_id: item.component_id,
+            name,
+        });
+    }
+    Ok(by_release)
+}
+
+pub fn set_status(conn: &mut DbConnection, id: &str, status: ReleaseStatus, at: NaiveDateTime) -> QueryResult<usize> {
+    let released_at = (status == ReleaseStatus::Released).then_some(at);
+    let canceled_at = (status == ReleaseStatus::Canceled).then_some(at);
+    diesel::update(releases::table.find(id))
+        .set((
+            releases::status.eq(status.as_str()),
+            releases::updated_at.eq(at),
+            releases::released_at.eq(released_at),
+            releases::canceled_at.eq(canceled_at),
+        ))
+        .execute(conn)
+}
+
+pub fn mark_failed(conn: &mut DbConnection, id: &str, reason: &str, at: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(releases::table.find(id))
+        .set((
+            releases::status.eq(ReleaseStatus::Failed.as_str()),
+            releases::failure_reason.eq(Some(reason)),
+            releases::updated_at.eq(at),
+        ))
+        .execute(conn)
+}
+
+pub fn reschedule(
+    conn: &mut DbConnection,
+    id: &str,
+    release_on: chrono::NaiveDate,
+    due_at: NaiveDateTime,
+    time_zone: &str,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(releases::table.find(id))
+        .set((
+            releases::release_on.eq(Some(release_on)),
+            releases::due_at.eq(due_at),
+            releases::time_zone.eq(time_zone),
+            releases::updated_at.eq(at),
+        ))
+        .execute(conn)
+}
+
+/// The pack's released versions become the release's, in two statements
+/// whatever the number of components; components the release drops leave the pack.
+pub fn apply_to_pack(conn: &mut DbConnection, release_id: &str, pack_id: &str) -> QueryResult<()> {
+    let released_components =
+        release_items::table.filter(release_items::release_id.eq(release_id)).select(release_items::component_id);
+    let new_version = release_items::table
+        .filter(release_items::release_id.eq(release_id))
+        .filter(release_items::component_id.eq(pack_components::component_id))
+        .select(release_items::version_id)
+        .single_value();
+    diesel::update(
+        pack_components::table
+            .filter(pack_components::pack_id.eq(pack_id))
+            .filter(pack_components::component_id.eq_any(released_components)),
+    )
+    .set(pack_components::released_version_id.eq(new_version))
+    .execute(conn)?;
+    // Removed components that the release no longer delivers are gone from the pack.
+    diesel::delete(
+        pack_components::table
+            .filter(pack_components::pack_id.eq(pack_id))
+            .filter(pack_components::member.eq(false))
+            .filter(pack_components::released_version_id.is_null()),
+    )
+    .execute(conn)?;
+    Ok(())
+}
+
+/// The release items whose version has been deleted since (a release that
+/// names one cannot be carried out).
+pub fn deleted_versions(conn: &mut DbConnection, release_id: &str) -> QueryResult<Vec<(String, String)>> {
+    release_items::table
+        .inner_join(component_versions::table.on(component_versions::id.nullable().eq(release_items::version_id)))
+        .inner_join(components::table.on(components::id.eq(release_items::component_id)))
+        .filter(release_items::release_id.eq(release_id))
+        .filter(component_versions::deleted_at.is_not_null())
+        .select((components::name, component_versions::version))
+        .load(conn)
+}
+
+/// The oldest due scheduled release, claimed for this transaction: on
+/// PostgreSQL locked with `FOR UPDATE SKIP LOCKED` so concurrent workers take
+/// different ones; on SQLite the immediate write transaction already excludes them.
+pub fn claim_next_due(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<Option<Release>> {
+    let due = releases::table
+        .filter(releases::status.eq(ReleaseStatus::Scheduled.as_str()))
+        .filter(releases::due_at.le(now))
+        .order((releases::due_at.asc(), releases::id.asc()))
+        .select(releases::id);
+    let id: Option<String> = match conn {
+        DbConnection::Postgresql(pg) => due.for_update().skip_locked().first(pg).optional()?,
+        DbConnection::Sqlite(sqlite) => due.first(sqlite).optional()?,
+    };
+    match id {
+        Some(id) => find(conn, &id),
+        None => Ok(None),
+    }
+}
+
+/// Takes the pack's row lock (PostgreSQL) so concurrent releases of one pack
+/// run one after the other; SQLite's immediate transaction already serialises writers.
+pub fn lock_pack(conn: &mut DbConnection, pack_id: &str) -> QueryResult<usize> {
+    diesel::update(integration_packs::table.find(pack_id))
+        .set(integration_packs::revision.eq(integration_packs::revision))
+        .execute(conn)
+}
