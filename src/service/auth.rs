@@ -32,6 +32,15 @@ impl Caller {
         }
     }
 
+    /// Whose catalog (components, packs, releases) a listing shows this caller.
+    pub fn catalog_scope(&self) -> CatalogScope<'_> {
+        match self {
+            Caller::Admin => CatalogScope::Everyone,
+            Caller::Account { account, kind: AccountKind::Publisher } => CatalogScope::Publisher(&account.id),
+            Caller::Account { .. } => CatalogScope::Nothing,
+        }
+    }
+
     /// Whether the caller sees something owned by `owner_id` (a publisher's catalog).
     pub fn sees_owned_by(&self, owner_id: &str) -> bool {
         match self {
@@ -50,6 +59,27 @@ impl Caller {
                 other.id == account.id || other.parent_id.as_deref() == Some(&account.id)
             }
             Caller::Account { account, .. } => other.id == account.id,
+        }
+    }
+}
+
+/// What of the publishers' catalogs a caller lists.
+pub enum CatalogScope<'a> {
+    /// The admin: every publisher's.
+    Everyone,
+    /// A publisher: its own.
+    Publisher(&'a str),
+    /// A subscriber: none (it sees only packs shared with it).
+    Nothing,
+}
+
+impl<'a> CatalogScope<'a> {
+    /// `Some(owner)` to filter by (`Some(None)`: everyone's), or `None` when the listing is empty.
+    pub fn owner_filter(self) -> Option<Option<&'a str>> {
+        match self {
+            CatalogScope::Everyone => Some(None),
+            CatalogScope::Publisher(id) => Some(Some(id)),
+            CatalogScope::Nothing => None,
         }
     }
 }

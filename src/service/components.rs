@@ -75,15 +75,11 @@ pub fn list_components(
     component_type: Option<ComponentType>,
     page: &PageRequest,
 ) -> AppResult<Page<ComponentView>> {
-    let owner = match &ctx.caller {
-        super::Caller::Admin => None,
-        caller => match caller.publisher_id() {
-            Ok(id) => Some(id.to_string()),
-            // A subscriber sees no catalog.
-            Err(_) => return Ok(Page { items: Vec::new(), next_cursor: None }),
-        },
+    // A subscriber sees no catalog.
+    let Some(owner) = ctx.caller.catalog_scope().owner_filter() else {
+        return Ok(Page { items: Vec::new(), next_cursor: None });
     };
-    let rows = store::list(conn, owner.as_deref(), component_type.map(ComponentType::as_str), page)?;
+    let rows = store::list(conn, owner, component_type.map(ComponentType::as_str), page)?;
     let page = Page::from_rows(rows, page, |c| &c.id);
     let next_cursor = page.next_cursor;
     Ok(Page { items: with_latest(conn, page.items)?, next_cursor })

@@ -39,16 +39,18 @@ impl DraftView {
     }
 }
 
+/// The draft and its pack, if the caller sees the pack (404 otherwise).
+fn visible_draft(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<(Draft, Pack)> {
+    let draft = store::find(conn, id)?.ok_or(AppError::NotFound)?;
+    let pack = super::packs::visible_pack(conn, ctx, &draft.pack_id)?;
+    Ok((draft, pack))
+}
+
 /// The draft and its pack, if the caller publishes the pack (404 / 403 otherwise).
 pub(crate) fn owned_draft(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<(Draft, Pack)> {
-    let draft = store::find(conn, id)?.ok_or(AppError::NotFound)?;
-    let pack = match super::packs::visible_pack(conn, ctx, &draft.pack_id) {
-        Ok(pack) => pack,
-        Err(AppError::NotFound) => return Err(AppError::NotFound),
-        Err(other) => return Err(other),
-    };
+    let found = visible_draft(conn, ctx, id)?;
     ctx.caller.publisher_id()?;
-    Ok((draft, pack))
+    Ok(found)
 }
 
 fn refuse_released(draft: &Draft) -> AppResult<()> {
@@ -137,7 +139,7 @@ pub fn create_draft(conn: &mut DbConnection, ctx: &Ctx, pack_id: &str) -> AppRes
 }
 
 pub fn get_draft(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<DraftView> {
-    let (draft, pack) = owned_draft(conn, ctx, id)?;
+    let (draft, pack) = visible_draft(conn, ctx, id)?;
     view(conn, draft, &pack)
 }
 

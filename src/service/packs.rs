@@ -2,7 +2,7 @@
 
 use super::components::visible_component;
 use super::releases::refuse_if_scheduled;
-use super::{new_id, Caller, Ctx};
+use super::{new_id, Ctx};
 use crate::db::DbConnection;
 use crate::domain::component::ComponentType;
 use crate::domain::pack::{self, InstallationType};
@@ -95,13 +95,10 @@ pub(crate) fn owned_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppRes
 }
 
 pub fn list_packs(conn: &mut DbConnection, ctx: &Ctx, page: &PageRequest) -> AppResult<Page<PackView>> {
-    let rows = match &ctx.caller {
-        Caller::Admin => store::list(conn, None, page)?,
-        caller => match caller.publisher_id() {
-            Ok(publisher) => store::list(conn, Some(publisher), page)?,
-            // A subscriber sees the packs shared with its groups, and none is shared yet.
-            Err(_) => Vec::new(),
-        },
+    let rows = match ctx.caller.catalog_scope().owner_filter() {
+        Some(publisher) => store::list(conn, publisher, page)?,
+        // A subscriber sees the packs shared with its groups, and none is shared yet.
+        None => Vec::new(),
     };
     let page = Page::from_rows(rows, page, |p| &p.id);
     Ok(Page { items: with_schedule(conn, page.items)?, next_cursor: page.next_cursor })

@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
 use super::drafts::{owned_draft, view};
-use super::{new_id, Caller, Ctx};
+use super::{new_id, Ctx};
 use crate::db::DbConnection;
 use crate::domain::release::{ReleaseStatus, Schedule};
 use crate::domain::schedule;
@@ -211,18 +211,14 @@ pub fn list(
     filter: ListFilter,
     page: &PageRequest,
 ) -> AppResult<Page<ReleaseView>> {
-    let publisher = match &ctx.caller {
-        Caller::Admin => None,
-        caller => match caller.publisher_id() {
-            Ok(id) => Some(id.to_string()),
-            Err(_) => return Ok(Page { items: Vec::new(), next_cursor: None }),
-        },
-    };
     if let Some(pack) = &filter.pack {
         super::packs::visible_pack(conn, ctx, pack)?;
     }
+    let Some(publisher) = ctx.caller.catalog_scope().owner_filter() else {
+        return Ok(Page { items: Vec::new(), next_cursor: None });
+    };
     let store_filter = ReleaseFilter {
-        publisher: publisher.as_deref(),
+        publisher,
         pack: filter.pack.as_deref(),
         status: filter.status,
         due_from: filter.due_from.map(|at| at.naive_utc()),
@@ -245,14 +241,8 @@ pub fn upcoming(
     after: Option<ScheduleCursor>,
     limit: i64,
 ) -> AppResult<(Vec<ReleaseView>, Option<ScheduleCursor>)> {
-    let publisher = match &ctx.caller {
-        Caller::Admin => None,
-        caller => match caller.publisher_id() {
-            Ok(id) => Some(id.to_string()),
-            Err(_) => return Ok((Vec::new(), None)),
-        },
-    };
-    let mut rows = store::schedule(conn, publisher.as_deref(), after.map(|c| (c.due_at, c.id)), limit)?;
+    let Some(publisher) = ctx.caller.catalog_scope().owner_filter() else { return Ok((Vec::new(), None)) };
+    let mut rows = store::schedule(conn, publisher, after.map(|c| (c.due_at, c.id)), limit)?;
     let next = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
         rows.last().map(|r| ScheduleCursor { due_at: r.due_at, id: r.id.clone() })

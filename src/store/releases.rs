@@ -200,27 +200,28 @@ pub fn reschedule(
 /// The pack's released versions become the release's, in two statements
 /// whatever the number of components; components the release drops leave the pack.
 pub fn apply_to_pack(conn: &mut DbConnection, release_id: &str, pack_id: &str) -> QueryResult<()> {
-    let released_components =
-        release_items::table.filter(release_items::release_id.eq(release_id)).select(release_items::component_id);
-    let new_version = release_items::table
-        .filter(release_items::release_id.eq(release_id))
+    let items = release_items::table.filter(release_items::release_id.eq(release_id));
+    // Removed components that this release stops delivering leave the pack first.
+    diesel::delete(
+        pack_components::table
+            .filter(pack_components::pack_id.eq(pack_id))
+            .filter(pack_components::member.eq(false))
+            .filter(
+                pack_components::component_id
+                    .eq_any(items.filter(release_items::version_id.is_null()).select(release_items::component_id)),
+            ),
+    )
+    .execute(conn)?;
+    let new_version = items
         .filter(release_items::component_id.eq(pack_components::component_id))
         .select(release_items::version_id)
         .single_value();
     diesel::update(
         pack_components::table
             .filter(pack_components::pack_id.eq(pack_id))
-            .filter(pack_components::component_id.eq_any(released_components)),
+            .filter(pack_components::component_id.eq_any(items.select(release_items::component_id))),
     )
     .set(pack_components::released_version_id.eq(new_version))
-    .execute(conn)?;
-    // Removed components that the release no longer delivers are gone from the pack.
-    diesel::delete(
-        pack_components::table
-            .filter(pack_components::pack_id.eq(pack_id))
-            .filter(pack_components::member.eq(false))
-            .filter(pack_components::released_version_id.is_null()),
-    )
     .execute(conn)?;
     Ok(())
 }

@@ -307,3 +307,58 @@ impl TestApp {
         TestResponse { status, headers, body }
     }
 }
+
+impl TestApp {
+    pub async fn add_member(&self, owner: &Actor, pack: &str, component: &str) {
+        let path = format!("/api/v1/integration-packs/{pack}/components");
+        self.post(&path, &owner.token, json!({"component_id": component})).await.expect(201);
+    }
+
+    pub async fn draft(&self, owner: &Actor, pack: &str) -> Value {
+        let path = format!("/api/v1/integration-packs/{pack}/release-drafts");
+        self.request("POST", &path, Some(&owner.token), None).await.expect(201)
+    }
+
+    pub async fn release(&self, owner: &Actor, draft: &Value, body: Value) -> TestResponse {
+        let path = format!("/api/v1/release-drafts/{}/release", draft["id"].as_str().expect("draft id"));
+        self.post(&path, &owner.token, body).await
+    }
+
+    /// Drafts and releases the pack at once; returns the release.
+    pub async fn release_now(&self, owner: &Actor, pack: &str) -> Value {
+        let draft = self.draft(owner, pack).await;
+        self.release(owner, &draft, json!({"schedule": "immediately"})).await.expect(201)
+    }
+
+    /// Drafts the pack and schedules the release for `date`; returns the release.
+    pub async fn schedule(&self, owner: &Actor, pack: &str, date: &str) -> Value {
+        let draft = self.draft(owner, pack).await;
+        self.release(owner, &draft, json!({"schedule": "on_date", "release_on": date})).await.expect(201)
+    }
+
+    /// A pack holding one process component (versions 1.0 and 1.1); returns (pack, component).
+    pub async fn pack_with_component(&self, owner: &Actor, name: &str) -> (String, String) {
+        let pack = self.pack(owner, name, "single").await;
+        let component = self.shareable_component(owner, &format!("{name} process")).await;
+        self.version(owner, &component, "1.1").await;
+        self.add_member(owner, &pack, &component).await;
+        (pack, component)
+    }
+
+    /// `(component name, released version)` of each pack member, as the API shows them.
+    pub async fn released_versions(&self, owner: &Actor, pack: &str) -> Vec<(String, Value)> {
+        let list = self.get(&format!("/api/v1/integration-packs/{pack}/components"), &owner.token).await.expect(200);
+        list["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|m| (m["name"].as_str().unwrap_or_default().to_string(), m["released_version"].clone()))
+            .collect()
+    }
+
+    /// Runs the due-release executor as the worker would, at `at`.
+    pub fn execute_due(&self, at: &str) -> Vec<packrelease::service::releases::Executed> {
+        let at: DateTime<Utc> = at.parse().expect("instant");
+        self.db(|c| packrelease::service::releases::execute_due(c, at).expect("execute due releases"))
+    }
+}

@@ -5,6 +5,8 @@ mod helpers;
 mod accounts;
 mod components;
 mod contract;
+mod drafts;
 mod errors;
 mod migrations;
 mod packs;
+mod releases;
