@@ -112,7 +112,7 @@ backend_tests! {
         let removal = release["items"].as_array().unwrap().iter().find(|i| i["component_id"] == second.as_str()).unwrap();
         assert_eq!((removal["version"].clone(), removal["change"].clone()), (Value::Null, json!("removed")));
         let rows: Vec<String> = app.db(|c| pack_components::table.select(pack_components::component_id).load(c).unwrap());
-        assert_eq!(rows, [first.clone()]);
+        assert_eq!(rows, [first.as_str()]);
 
         // Removing the last member is a change that can be released.
         app.delete(&format!("/api/v1/integration-packs/{pack}/components/{first}"), &acme.token).await.expect(204);
