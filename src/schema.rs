@@ -115,6 +115,57 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    account_groups (id) {
+        id -> Text,
+        publisher_id -> Text,
+        name -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    account_group_members (group_id, account_id) {
+        group_id -> Text,
+        account_id -> Text,
+        added_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    account_group_packs (group_id, pack_id) {
+        group_id -> Text,
+        pack_id -> Text,
+        added_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    installations (id) {
+        id -> Text,
+        account_id -> Text,
+        pack_id -> Text,
+        override_name -> Nullable<Text>,
+        name_key -> Text,
+        release_id -> Nullable<Text>,
+        installed_at -> Timestamp,
+        updated_at -> Timestamp,
+        uninstalled_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    pushes (release_id, installation_id) {
+        release_id -> Text,
+        installation_id -> Text,
+        account_id -> Text,
+        outcome -> Text,
+        pushed_at -> Timestamp,
+        pushed_by -> Text,
+    }
+}
+
 diesel::joinable!(api_tokens -> accounts (account_id));
 diesel::joinable!(components -> accounts (owner_id));
 diesel::joinable!(component_versions -> components (component_id));
@@ -130,7 +181,20 @@ diesel::joinable!(releases -> integration_packs (pack_id));
 diesel::joinable!(release_items -> releases (release_id));
 diesel::joinable!(release_items -> components (component_id));
 
+diesel::joinable!(account_group_members -> account_groups (group_id));
+diesel::joinable!(account_group_members -> accounts (account_id));
+diesel::joinable!(account_group_packs -> account_groups (group_id));
+diesel::joinable!(account_group_packs -> integration_packs (pack_id));
+diesel::joinable!(installations -> integration_packs (pack_id));
+diesel::joinable!(pushes -> installations (installation_id));
+diesel::joinable!(pushes -> releases (release_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
+    account_groups,
+    account_group_members,
+    account_group_packs,
+    installations,
+    pushes,
     accounts,
     api_tokens,
     components,

@@ -7,7 +7,9 @@ pub mod components;
 pub mod drafts;
 pub mod extract;
 mod fallback;
+pub mod groups;
 pub mod health;
+pub mod installations;
 mod middleware;
 pub mod packs;
 pub mod problem;
@@ -123,6 +125,8 @@ impl Modify for BearerAuth {
         (name = "accounts", description = "Publisher and subscriber accounts and their API tokens"),
         (name = "components", description = "A publisher's components and their packaged versions"),
         (name = "integration-packs", description = "Integration packs and the components they hold"),
+        (name = "account-groups", description = "Groups of subscriber accounts and the packs shared with them"),
+        (name = "installations", description = "Packs installed in subscriber accounts, pending updates and pushes"),
         (name = "releases", description = "The release wizard: drafts (select versions), releases (schedule), history and schedule"),
     )
 )]
@@ -136,7 +140,9 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(components::routes)
             .configure(packs::routes)
             .configure(drafts::routes)
-            .configure(releases::routes),
+            .configure(releases::routes)
+            .configure(groups::routes)
+            .configure(installations::routes),
     );
 }
 

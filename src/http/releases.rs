@@ -108,11 +108,24 @@ pub struct Release {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub items: Vec<ReleaseItem>,
+    /// How far it has reached; the per-account list is at `/releases/{id}/pushes`.
+    pub push_counts: PushCounts,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PushCounts {
+    /// Subscribed installations it reached, or (while scheduled) will reach, early appliers included.
+    pub targeted: i64,
+    /// Pushed by the release itself.
+    pub applied: i64,
+    /// Applied early by their subscriber.
+    pub applied_early: i64,
 }
 
 impl From<ReleaseView> for Release {
     fn from(view: ReleaseView) -> Self {
         let row = view.release;
+        let counts = view.counts;
         let zone = zone_of(&row);
         let due_at = row.due_at.and_utc();
         let released_at = row.released_at.map(|at| at.and_utc());
@@ -146,6 +159,11 @@ impl From<ReleaseView> for Release {
                     previous_version: item.previous_version,
                 })
                 .collect(),
+            push_counts: PushCounts {
+                targeted: counts.targeted,
+                applied: counts.applied,
+                applied_early: counts.applied_early,
+            },
         }
     }
 }

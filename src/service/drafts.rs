@@ -42,7 +42,7 @@ impl DraftView {
 /// The draft and its pack, if the caller sees the pack (404 otherwise).
 fn visible_draft(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<(Draft, Pack)> {
     let draft = store::find(conn, id)?.ok_or(AppError::NotFound)?;
-    let pack = super::packs::visible_pack(conn, ctx, &draft.pack_id)?;
+    let pack = super::packs::catalog_pack(conn, ctx, &draft.pack_id)?;
     Ok((draft, pack))
 }
 

@@ -5,6 +5,8 @@ pub mod accounts;
 pub mod auth;
 pub mod components;
 pub mod drafts;
+pub mod groups;
+pub mod installations;
 pub mod packs;
 pub mod releases;
 

@@ -2,8 +2,9 @@
 
 use super::components::visible_component;
 use super::releases::refuse_if_scheduled;
-use super::{new_id, Ctx};
+use super::{new_id, Caller, Ctx};
 use crate::db::DbConnection;
+use crate::domain::account::AccountKind;
 use crate::domain::component::ComponentType;
 use crate::domain::pack::{self, InstallationType};
 use crate::domain::text::{self, Checks};
@@ -11,6 +12,7 @@ use crate::error::{AppError, AppResult};
 use crate::store::packs::{self as store, Member, Pack, PackComponent};
 use crate::store::releases::{self, Release};
 use crate::store::versions;
+use crate::store::{groups, installations};
 use crate::store::{Page, PageRequest};
 
 pub struct NewPack {
@@ -79,26 +81,41 @@ pub fn create_pack(conn: &mut DbConnection, ctx: &Ctx, input: NewPack) -> AppRes
     Ok(PackView { pack, scheduled_release: None })
 }
 
-/// The pack, if the caller sees it (404 otherwise).
-pub fn visible_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<Pack> {
+/// The pack as part of a catalog: its publisher's or the admin's to see (404 otherwise).
+/// Drafts, releases and changes go through this.
+pub fn catalog_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<Pack> {
     match store::find(conn, id)? {
         Some(pack) if ctx.caller.sees_owned_by(&pack.publisher_id) => Ok(pack),
         _ => Err(AppError::NotFound),
     }
 }
 
+/// The pack, if the caller sees it: in its catalog, or shared with one of the
+/// subscriber's groups (404 otherwise).
+pub fn visible_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<Pack> {
+    match (&ctx.caller, store::find(conn, id)?) {
+        (_, Some(pack)) if ctx.caller.sees_owned_by(&pack.publisher_id) => Ok(pack),
+        (Caller::Account { account, kind: AccountKind::Subscriber }, Some(pack))
+            if groups::shared_with(conn, &account.id, &pack.id)? =>
+        {
+            Ok(pack)
+        }
+        _ => Err(AppError::NotFound),
+    }
+}
+
 /// The pack, if the caller publishes it: 404 when not visible, 403 when visible but not the caller's.
 pub(crate) fn owned_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<Pack> {
-    let pack = visible_pack(conn, ctx, id)?;
+    let pack = catalog_pack(conn, ctx, id)?;
     ctx.caller.publisher_id()?;
     Ok(pack)
 }
 
 pub fn list_packs(conn: &mut DbConnection, ctx: &Ctx, page: &PageRequest) -> AppResult<Page<PackView>> {
-    let rows = match ctx.caller.catalog_scope().owner_filter() {
-        Some(publisher) => store::list(conn, publisher, page)?,
-        // A subscriber sees the packs shared with its groups, and none is shared yet.
-        None => Vec::new(),
+    let rows = match (&ctx.caller, ctx.caller.catalog_scope().owner_filter()) {
+        (_, Some(publisher)) => store::list(conn, publisher, page)?,
+        (Caller::Account { account, .. }, None) => groups::packs_shared_with(conn, &account.id, page)?,
+        (Caller::Admin, None) => Vec::new(),
     };
     let page = Page::from_rows(rows, page, |p| &p.id);
     Ok(Page { items: with_schedule(conn, page.items)?, next_cursor: page.next_cursor })
@@ -144,6 +161,9 @@ pub fn delete_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<()
                 "pack_in_use",
                 format!("release {} of this pack is scheduled: cancel it first", release.id),
             ));
+        }
+        if installations::pack_installed(conn, &pack.id)? {
+            return Err(AppError::conflict("pack_in_use", "subscriber accounts have this pack installed"));
         }
         store::delete(conn, &pack.id)?;
         Ok(())
@@ -197,9 +217,13 @@ pub fn add_member(conn: &mut DbConnection, ctx: &Ctx, pack_id: &str, component_i
     })
 }
 
-fn with_latest(conn: &mut DbConnection, members: Vec<Member>) -> AppResult<Vec<MemberView>> {
+/// Members with their latest versions; a subscriber sees released versions only.
+fn with_latest(conn: &mut DbConnection, ctx: &Ctx, members: Vec<Member>) -> AppResult<Vec<MemberView>> {
     let ids: Vec<String> = members.iter().map(|m| m.component_id.clone()).collect();
-    let mut latest = versions::latest_for(conn, &ids)?;
+    let mut latest = match ctx.caller.catalog_scope().owner_filter() {
+        Some(_) => versions::latest_for(conn, &ids)?,
+        None => Default::default(),
+    };
     Ok(members
         .into_iter()
         .map(|member| {
@@ -219,13 +243,13 @@ pub fn list_members(
     let rows = store::list_members(conn, &pack.id, page)?;
     let page = Page::from_rows(rows, page, |m| &m.component_id);
     let next_cursor = page.next_cursor;
-    Ok(Page { items: with_latest(conn, page.items)?, next_cursor })
+    Ok(Page { items: with_latest(conn, ctx, page.items)?, next_cursor })
 }
 
 pub fn get_member(conn: &mut DbConnection, ctx: &Ctx, pack_id: &str, component_id: &str) -> AppResult<MemberView> {
     let pack = visible_pack(conn, ctx, pack_id)?;
     let member = store::find_member(conn, &pack.id, component_id)?.ok_or(AppError::NotFound)?;
-    Ok(with_latest(conn, vec![member])?.remove(0))
+    Ok(with_latest(conn, ctx, vec![member])?.remove(0))
 }
 
 /// Removes a member. A released component stays with subscribers until the

@@ -3,12 +3,14 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
+use super::auth::CatalogScope;
 use super::drafts::{owned_draft, view};
 use super::{new_id, Ctx};
 use crate::db::DbConnection;
 use crate::domain::release::{ReleaseStatus, Schedule};
 use crate::domain::schedule;
 use crate::error::{AppError, AppResult};
+use crate::store::installations;
 use crate::store::packs::{self, Pack};
 use crate::store::releases::{self as store, NamedItem, Release, ReleaseFilter, ReleaseItem};
 use crate::store::{Page, PageRequest};
@@ -16,6 +18,16 @@ use crate::store::{Page, PageRequest};
 pub struct ReleaseView {
     pub release: Release,
     pub items: Vec<NamedItem>,
+    pub counts: PushCounts,
+}
+
+/// How far a release has reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PushCounts {
+    /// Installations it was pushed to, or (while scheduled) will be: early appliers included.
+    pub targeted: i64,
+    pub applied: i64,
+    pub applied_early: i64,
 }
 
 /// What the caller asked for in step 2.
@@ -130,29 +142,50 @@ fn undeliverable(conn: &mut DbConnection, release_id: &str) -> AppResult<Option<
     }))
 }
 
-/// The release's effect on the pack: released versions, dropped components,
-/// and a new revision (so drafts made before it go stale).
-fn carry_out(conn: &mut DbConnection, release: &Release, now: NaiveDateTime) -> AppResult<()> {
+/// The release's effect, all in the caller's transaction: the pack's released
+/// versions and dropped components, a new revision (so drafts made before it
+/// go stale), and a push to every subscribed installation not on it yet.
+/// Returns the number of installations pushed.
+fn carry_out(conn: &mut DbConnection, release: &Release, now: NaiveDateTime) -> AppResult<usize> {
     store::apply_to_pack(conn, &release.id, &release.pack_id)?;
     packs::bump_revision(conn, &release.pack_id, now)?;
-    Ok(())
+    Ok(installations::push_release(conn, &release.id, &release.pack_id, &release.requested_by, now)?)
 }
 
 fn with_items(conn: &mut DbConnection, release: Release) -> AppResult<ReleaseView> {
-    let items = store::items_for(conn, std::slice::from_ref(&release.id))?.remove(&release.id).unwrap_or_default();
-    Ok(ReleaseView { release, items })
+    let page = with_items_all(conn, Page { items: vec![release], next_cursor: None })?;
+    page.items.into_iter().next().ok_or(AppError::NotFound)
 }
 
+/// Items and push counts of a page of releases, in a fixed number of queries.
 fn with_items_all(conn: &mut DbConnection, page: Page<Release>) -> AppResult<Page<ReleaseView>> {
     let ids: Vec<String> = page.items.iter().map(|r| r.id.clone()).collect();
     let mut items = store::items_for(conn, &ids)?;
-    Ok(page.map(|release| ReleaseView { items: items.remove(&release.id).unwrap_or_default(), release }))
+    let pushes = installations::push_counts(conn, &ids)?;
+    let scheduled: Vec<&Release> =
+        page.items.iter().filter(|r| r.status == ReleaseStatus::Scheduled.as_str()).collect();
+    let awaiting = installations::awaiting(
+        conn,
+        &scheduled.iter().map(|r| r.pack_id.clone()).collect::<Vec<_>>(),
+        &scheduled.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+    )?;
+    Ok(page.map(|release| {
+        let count = |outcome: &str| pushes.get(&(release.id.clone(), outcome.to_string())).copied().unwrap_or(0);
+        let (applied, applied_early) = (count(installations::APPLIED), count(installations::APPLIED_EARLY));
+        let waiting = if release.status == ReleaseStatus::Scheduled.as_str() {
+            awaiting.get(&release.pack_id).copied().unwrap_or(0)
+        } else {
+            0
+        };
+        let counts = PushCounts { targeted: applied + applied_early + waiting, applied, applied_early };
+        ReleaseView { items: items.remove(&release.id).unwrap_or_default(), counts, release }
+    }))
 }
 
 /// The release, if the caller sees its pack (404 otherwise).
 fn visible_release(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<Release> {
     let release = store::find(conn, id)?.ok_or(AppError::NotFound)?;
-    super::packs::visible_pack(conn, ctx, &release.pack_id)?;
+    super::packs::catalog_pack(conn, ctx, &release.pack_id)?;
     Ok(release)
 }
 
@@ -212,7 +245,7 @@ pub fn list(
     page: &PageRequest,
 ) -> AppResult<Page<ReleaseView>> {
     if let Some(pack) = &filter.pack {
-        super::packs::visible_pack(conn, ctx, pack)?;
+        super::packs::catalog_pack(conn, ctx, pack)?;
     }
     let Some(publisher) = ctx.caller.catalog_scope().owner_filter() else {
         return Ok(Page { items: Vec::new(), next_cursor: None });
@@ -262,6 +295,8 @@ pub struct Executed {
     pub late_by_seconds: Option<i64>,
     /// Why it failed, when it could not be carried out.
     pub failure: Option<String>,
+    /// Installations pushed.
+    pub pushed: usize,
 }
 
 /// Carries out every scheduled release due at `now`, oldest first, each in its
@@ -284,17 +319,43 @@ pub fn execute_next_due(conn: &mut DbConnection, now: DateTime<Utc>) -> AppResul
             pack_id: release.pack_id.clone(),
             late_by_seconds: None,
             failure: undeliverable(conn, &release.id)?,
+            pushed: 0,
         };
         match &outcome.failure {
             Some(reason) => {
                 store::mark_failed(conn, &release.id, reason, at)?;
             }
             None => {
-                carry_out(conn, &release, at)?;
+                outcome.pushed = carry_out(conn, &release, at)?;
                 store::set_status(conn, &release.id, ReleaseStatus::Released, at)?;
                 outcome.late_by_seconds = schedule::lateness(release.due_at.and_utc(), now);
             }
         }
         Ok(Some(outcome))
     })
+}
+
+/// A release's pushes: all of them for its publisher (and the admin); a
+/// subscriber whose groups have the pack sees its own.
+pub fn pushes(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    id: &str,
+    outcome: Option<&str>,
+    page: &PageRequest,
+) -> AppResult<Page<installations::Push>> {
+    let release = store::find(conn, id)?.ok_or(AppError::NotFound)?;
+    let account = match ctx.caller.catalog_scope() {
+        CatalogScope::Nothing => {
+            super::packs::visible_pack(conn, ctx, &release.pack_id)?;
+            ctx.caller.account_id()
+        }
+        _ => {
+            super::packs::catalog_pack(conn, ctx, &release.pack_id)?;
+            None
+        }
+    };
+    let filter = installations::PushFilter { release: &release.id, outcome, account };
+    let rows = installations::pushes_of_release(conn, &filter, page)?;
+    Ok(Page::from_rows(rows, page, |p| &p.installation_id))
 }

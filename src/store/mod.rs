@@ -4,6 +4,8 @@
 pub mod accounts;
 pub mod components;
 pub mod drafts;
+pub mod groups;
+pub mod installations;
 pub mod packs;
 pub mod releases;
 pub mod tokens;

@@ -1,0 +1,56 @@
+-- Subscribers: account groups that share packs, installations, and the pushes
+-- that record each release reaching each installation.
+
+CREATE TABLE account_groups (
+    id TEXT PRIMARY KEY,
+    publisher_id TEXT NOT NULL REFERENCES accounts (id),
+    name TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL,
+    UNIQUE (publisher_id, name)
+);
+
+CREATE TABLE account_group_members (
+    group_id TEXT NOT NULL REFERENCES account_groups (id) ON DELETE CASCADE,
+    account_id TEXT NOT NULL REFERENCES accounts (id),
+    added_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (group_id, account_id)
+);
+CREATE INDEX account_group_members_account_idx ON account_group_members (account_id, group_id);
+
+CREATE TABLE account_group_packs (
+    group_id TEXT NOT NULL REFERENCES account_groups (id) ON DELETE CASCADE,
+    pack_id TEXT NOT NULL REFERENCES integration_packs (id) ON DELETE CASCADE,
+    added_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (group_id, pack_id)
+);
+CREATE INDEX account_group_packs_pack_idx ON account_group_packs (pack_id, group_id);
+
+-- release_id: the release whose items are the versions the installation runs.
+-- name_key is the override name, or '' for a single pack: one live
+-- installation per (account, pack, name_key).
+CREATE TABLE installations (
+    id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts (id),
+    pack_id TEXT NOT NULL REFERENCES integration_packs (id) ON DELETE CASCADE,
+    override_name TEXT,
+    name_key TEXT NOT NULL,
+    release_id TEXT REFERENCES releases (id),
+    installed_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL,
+    uninstalled_at TIMESTAMP
+);
+CREATE UNIQUE INDEX installations_live_name_idx ON installations (account_id, pack_id, name_key) WHERE uninstalled_at IS NULL;
+CREATE INDEX installations_pack_idx ON installations (pack_id, account_id);
+
+-- One row per (release, installation): a second push is impossible.
+CREATE TABLE pushes (
+    release_id TEXT NOT NULL REFERENCES releases (id) ON DELETE CASCADE,
+    installation_id TEXT NOT NULL REFERENCES installations (id) ON DELETE CASCADE,
+    account_id TEXT NOT NULL REFERENCES accounts (id),
+    outcome TEXT NOT NULL CHECK (outcome IN ('applied', 'applied_early')),
+    pushed_at TIMESTAMP NOT NULL,
+    pushed_by TEXT NOT NULL REFERENCES accounts (id),
+    PRIMARY KEY (release_id, installation_id)
+);
+CREATE INDEX pushes_installation_idx ON pushes (installation_id);

@@ -1,0 +1,326 @@
+//! `/accounts/{id}/installations` and `/releases/{id}/pushes`.
+
+use actix_web::{delete, get, post, web, HttpResponse};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::extract::{ApiJson, Bearer, OptionalJson, PageQuery};
+use super::problem::responses::{
+    BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge, Unauthorized, Unavailable, Unprocessable,
+};
+use super::releases::{NoInput, ReleaseItem};
+use super::{created, list_response, AppState};
+use crate::domain::release::Change;
+use crate::domain::schedule;
+use crate::error::AppResult;
+use crate::service::installations::{self as service, InstallationView, NewInstallation};
+use crate::service::releases as release_service;
+use crate::store::installations::Push as PushRow;
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(install)
+        .service(list_installations)
+        .service(get_installation)
+        .service(uninstall)
+        .service(apply_update)
+        .service(list_pushes);
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InstalledVersion {
+    pub component_id: String,
+    pub name: String,
+    pub version: String,
+}
+
+/// A scheduled release the installation has not applied yet.
+#[derive(Serialize, ToSchema)]
+pub struct PendingUpdate {
+    pub release_id: String,
+    pub release_on: Option<NaiveDate>,
+    pub due_at: DateTime<Utc>,
+    pub due_at_local: String,
+    pub time_zone: String,
+    /// What would change: `version` the new one (null: removed), `previous_version` the one run now.
+    pub changes: Vec<ReleaseItem>,
+}
+
+/// A release reaching an installation.
+#[derive(Serialize, ToSchema)]
+pub struct Push {
+    pub release_id: String,
+    pub account_id: String,
+    pub installation_id: String,
+    /// `applied` by the release itself, or `applied_early` by the subscriber.
+    #[schema(example = "applied")]
+    pub outcome: String,
+    pub pushed_at: DateTime<Utc>,
+    /// The account whose token acted: the subscriber for an early apply, the requester of the release otherwise.
+    pub pushed_by: String,
+}
+
+impl From<PushRow> for Push {
+    fn from(p: PushRow) -> Self {
+        Self {
+            release_id: p.release_id,
+            account_id: p.account_id,
+            installation_id: p.installation_id,
+            outcome: p.outcome,
+            pushed_at: p.pushed_at.and_utc(),
+            pushed_by: p.pushed_by,
+        }
+    }
+}
+
+list_response!(PushList, Push);
+
+#[derive(Serialize, ToSchema)]
+pub struct Installation {
+    pub id: String,
+    pub account_id: String,
+    pub integration_pack_id: String,
+    #[schema(required = true)]
+    pub override_name: Option<String>,
+    /// The release whose versions it runs.
+    #[schema(required = true)]
+    pub release_id: Option<String>,
+    /// One of the account's groups has the pack, so it gets updates and pushes.
+    pub subscribed: bool,
+    pub versions: Vec<InstalledVersion>,
+    #[schema(required = true)]
+    pub pending_update: Option<PendingUpdate>,
+    pub installed_at: DateTime<Utc>,
+    /// When it last changed (installed, or updated by a push).
+    pub updated_at: DateTime<Utc>,
+    /// Its update history, newest first.
+    pub history: Vec<Push>,
+}
+
+fn release_item(item: crate::store::releases::NamedItem) -> ReleaseItem {
+    ReleaseItem {
+        change: Change::between(item.previous_version.as_deref(), item.version.as_deref()),
+        component_id: item.component_id,
+        name: item.name,
+        version: item.version,
+        previous_version: item.previous_version,
+    }
+}
+
+impl From<InstallationView> for Installation {
+    fn from(view: InstallationView) -> Self {
+        let i = view.installation;
+        Self {
+            id: i.id,
+            account_id: i.account_id,
+            integration_pack_id: i.pack_id,
+            override_name: i.override_name,
+            release_id: i.release_id,
+            subscribed: view.subscribed,
+            versions: view
+                .versions
+                .into_iter()
+                .map(|v| InstalledVersion { component_id: v.component_id, name: v.name, version: v.version })
+                .collect(),
+            pending_update: view.pending_update.map(|pending| {
+                let release = pending.release;
+                let due_at = release.due_at.and_utc();
+                let zone = release.time_zone.parse().unwrap_or(schedule::DEFAULT_TIME_ZONE);
+                PendingUpdate {
+                    release_id: release.id,
+                    release_on: release.release_on,
+                    due_at,
+                    due_at_local: schedule::local_rfc3339(due_at, zone),
+                    time_zone: release.time_zone,
+                    changes: pending.changes.into_iter().map(release_item).collect(),
+                }
+            }),
+            installed_at: i.installed_at.and_utc(),
+            updated_at: i.updated_at.and_utc(),
+            history: view.history.into_iter().map(Push::from).collect(),
+        }
+    }
+}
+
+list_response!(InstallationList, Installation);
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Install {
+    /// A pack shared with one of the account's groups.
+    pub integration_pack_id: String,
+    /// Required for a `multiple` pack, unique per account and pack.
+    pub override_name: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InstallationFilter {
+    pub integration_pack_id: Option<Uuid>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PushFilter {
+    /// `applied` or `applied_early`.
+    pub outcome: Option<PushOutcome>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PushOutcome {
+    Applied,
+    AppliedEarly,
+}
+
+/// Install a pack in the caller's own (subscriber) account.
+/// 404 when the pack is not shared with it; 409 `already_installed`, `override_name_taken`.
+#[utoipa::path(
+    tag = "installations",
+    params(("id" = Uuid, Path, description = "Subscriber account id")),
+    request_body = Install,
+    responses(
+        (status = 201, body = Installation, headers(("Location" = String, description = "URL of the installation"))),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound),
+        (status = 409, response = Conflict), (status = 413, response = PayloadTooLarge),
+        (status = 422, response = Unprocessable), (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[post("/accounts/{id}/installations")]
+pub async fn install(
+    state: web::Data<AppState>,
+    bearer: Bearer,
+    id: web::Path<Uuid>,
+    body: ApiJson<Install>,
+) -> AppResult<HttpResponse> {
+    let id = id.to_string();
+    let ApiJson(Install { integration_pack_id, override_name }) = body;
+    let input = NewInstallation { pack_id: integration_pack_id, override_name };
+    let installation: Installation =
+        state.call(bearer, move |conn, ctx| service::install(conn, ctx, &id, input)).await?.into();
+    Ok(created(
+        format!("/api/v1/accounts/{}/installations/{}", installation.account_id, installation.id),
+        &installation,
+    ))
+}
+
+/// An account's installations (a publisher sees those of its own packs).
+#[utoipa::path(
+    tag = "installations",
+    params(("id" = Uuid, Path, description = "Account id"), PageQuery, InstallationFilter),
+    responses(
+        (status = 200, body = InstallationList), (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound), (status = 422, response = Unprocessable),
+        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+    )
+)]
+#[get("/accounts/{id}/installations")]
+pub async fn list_installations(
+    state: web::Data<AppState>,
+    bearer: Bearer,
+    id: web::Path<Uuid>,
+    page: web::Query<PageQuery>,
+    filter: web::Query<InstallationFilter>,
+) -> AppResult<web::Json<InstallationList>> {
+    let (id, page, pack) = (id.to_string(), page.request()?, filter.integration_pack_id.map(|p| p.to_string()));
+    let list = state.call(bearer, move |conn, ctx| service::list_installations(conn, ctx, &id, pack, &page)).await?;
+    Ok(web::Json(list.into()))
+}
+
+/// An installation: the versions it runs, its pending update and its history.
+#[utoipa::path(
+    tag = "installations",
+    params(("id" = Uuid, Path, description = "Account id"), ("installation_id" = Uuid, Path, description = "Installation id")),
+    responses(
+        (status = 200, body = Installation), (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound), (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[get("/accounts/{id}/installations/{installation_id}")]
+pub async fn get_installation(
+    state: web::Data<AppState>,
+    bearer: Bearer,
+    path: web::Path<(Uuid, Uuid)>,
+) -> AppResult<web::Json<Installation>> {
+    let (id, installation_id) = (path.0.to_string(), path.1.to_string());
+    let view = state.call(bearer, move |conn, ctx| service::get_installation(conn, ctx, &id, &installation_id)).await?;
+    Ok(web::Json(view.into()))
+}
+
+/// Uninstall. Only the subscriber itself may (a publisher gets 403).
+#[utoipa::path(
+    tag = "installations",
+    params(("id" = Uuid, Path, description = "Account id"), ("installation_id" = Uuid, Path, description = "Installation id")),
+    responses(
+        (status = 204, description = "Uninstalled"), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound),
+        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+    )
+)]
+#[delete("/accounts/{id}/installations/{installation_id}")]
+pub async fn uninstall(
+    state: web::Data<AppState>,
+    bearer: Bearer,
+    path: web::Path<(Uuid, Uuid)>,
+) -> AppResult<HttpResponse> {
+    let (id, installation_id) = (path.0.to_string(), path.1.to_string());
+    state.call(bearer, move |conn, ctx| service::uninstall(conn, ctx, &id, &installation_id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Apply the pending update now (outcome `applied_early`); the release will not push it again.
+/// Only the subscriber itself may (a publisher gets 403). 409 `no_pending_update`.
+#[utoipa::path(
+    tag = "installations",
+    params(("id" = Uuid, Path, description = "Account id"), ("installation_id" = Uuid, Path, description = "Installation id")),
+    request_body(content = Option<NoInput>, description = "No body, or `{}`"),
+    responses(
+        (status = 200, body = Installation), (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
+        (status = 404, response = NotFound), (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge), (status = 422, response = Unprocessable),
+        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+    )
+)]
+#[post("/accounts/{id}/installations/{installation_id}/apply-update")]
+pub async fn apply_update(
+    state: web::Data<AppState>,
+    bearer: Bearer,
+    path: web::Path<(Uuid, Uuid)>,
+    _body: OptionalJson<NoInput>,
+) -> AppResult<web::Json<Installation>> {
+    let (id, installation_id) = (path.0.to_string(), path.1.to_string());
+    let view = state.call(bearer, move |conn, ctx| service::apply_update(conn, ctx, &id, &installation_id)).await?;
+    Ok(web::Json(view.into()))
+}
+
+/// Per-account outcomes of a release: every push (a subscriber sees its own).
+#[utoipa::path(
+    tag = "installations",
+    params(("id" = Uuid, Path, description = "Release id"), PageQuery, PushFilter),
+    responses(
+        (status = 200, body = PushList), (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound), (status = 422, response = Unprocessable),
+        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+    )
+)]
+#[get("/releases/{id}/pushes")]
+pub async fn list_pushes(
+    state: web::Data<AppState>,
+    bearer: Bearer,
+    id: web::Path<Uuid>,
+    page: web::Query<PageQuery>,
+    filter: web::Query<PushFilter>,
+) -> AppResult<web::Json<PushList>> {
+    let (id, page) = (id.to_string(), page.request()?);
+    let outcome = filter.outcome.map(|o| match o {
+        PushOutcome::Applied => crate::store::installations::APPLIED,
+        PushOutcome::AppliedEarly => crate::store::installations::APPLIED_EARLY,
+    });
+    let list = state.call(bearer, move |conn, ctx| release_service::pushes(conn, ctx, &id, outcome, &page)).await?;
+    Ok(web::Json(list.into()))
+}

@@ -1,0 +1,308 @@
+//! Installations of packs in subscriber accounts, and the pushes that record
+//! each release reaching each installation.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::NaiveDateTime;
+use diesel::dsl::exists;
+use diesel::prelude::*;
+use diesel::sql_types::{Text, Timestamp};
+
+use super::PageRequest;
+use crate::db::DbConnection;
+use crate::schema::{account_group_members, account_group_packs, installations, integration_packs, pushes, releases};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = installations)]
+pub struct Installation {
+    pub id: String,
+    pub account_id: String,
+    pub pack_id: String,
+    pub override_name: Option<String>,
+    pub name_key: String,
+    pub release_id: Option<String>,
+    pub installed_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub uninstalled_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = pushes)]
+pub struct Push {
+    pub release_id: String,
+    pub installation_id: String,
+    pub account_id: String,
+    pub outcome: String,
+    pub pushed_at: NaiveDateTime,
+    pub pushed_by: String,
+}
+
+pub const APPLIED: &str = "applied";
+pub const APPLIED_EARLY: &str = "applied_early";
+
+pub fn insert(conn: &mut DbConnection, installation: &Installation) -> QueryResult<()> {
+    diesel::insert_into(installations::table).values(installation).execute(conn).map(drop)
+}
+
+/// A live (not uninstalled) installation.
+pub fn find_live(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Installation>> {
+    installations::table
+        .find(id)
+        .filter(installations::uninstalled_at.is_null())
+        .select(Installation::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn name_taken(conn: &mut DbConnection, account_id: &str, pack_id: &str, name_key: &str) -> QueryResult<bool> {
+    diesel::select(exists(
+        installations::table
+            .filter(installations::account_id.eq(account_id))
+            .filter(installations::pack_id.eq(pack_id))
+            .filter(installations::name_key.eq(name_key))
+            .filter(installations::uninstalled_at.is_null()),
+    ))
+    .get_result(conn)
+}
+
+pub struct InstallationFilter<'a> {
+    pub account: &'a str,
+    pub pack: Option<&'a str>,
+    /// Only installations of this publisher's packs.
+    pub publisher: Option<&'a str>,
+}
+
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &InstallationFilter,
+    page: &PageRequest,
+) -> QueryResult<Vec<Installation>> {
+    let mut query = installations::table
+        .inner_join(integration_packs::table)
+        .filter(installations::account_id.eq(filter.account.to_string()))
+        .filter(installations::uninstalled_at.is_null())
+        .select(Installation::as_select())
+        .into_boxed();
+    if let Some(pack) = filter.pack {
+        query = query.filter(installations::pack_id.eq(pack.to_string()));
+    }
+    if let Some(publisher) = filter.publisher {
+        query = query.filter(integration_packs::publisher_id.eq(publisher.to_string()));
+    }
+    if let Some(after) = &page.after {
+        query = query.filter(installations::id.gt(after.clone()));
+    }
+    query.order(installations::id.asc()).limit(page.fetch()).load(conn)
+}
+
+pub fn uninstall(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(installations::table.find(id))
+        .set((installations::uninstalled_at.eq(Some(at)), installations::updated_at.eq(at)))
+        .execute(conn)
+}
+
+/// Of these accounts, the ones subscribed to the pack (one of their groups has it).
+pub fn subscribed_accounts(
+    conn: &mut DbConnection,
+    pack_id: &str,
+    account_ids: &[String],
+) -> QueryResult<HashSet<String>> {
+    if account_ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let rows: Vec<String> = account_group_members::table
+        .inner_join(account_group_packs::table.on(account_group_packs::group_id.eq(account_group_members::group_id)))
+        .filter(account_group_packs::pack_id.eq(pack_id))
+        .filter(account_group_members::account_id.eq_any(account_ids))
+        .select(account_group_members::account_id)
+        .distinct()
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
+}
+
+/// The subscribed live installations of the pack not yet on `release_id`.
+macro_rules! targets_of {
+    ($pack_id:expr, $release_id:expr) => {
+        installations::table
+            .filter(installations::pack_id.eq($pack_id))
+            .filter(installations::uninstalled_at.is_null())
+            .filter(installations::release_id.is_null().or(installations::release_id.ne($release_id)))
+            .filter(exists(
+                account_group_members::table
+                    .inner_join(
+                        account_group_packs::table
+                            .on(account_group_packs::group_id.eq(account_group_members::group_id)),
+                    )
+                    .filter(account_group_members::account_id.eq(installations::account_id))
+                    .filter(account_group_packs::pack_id.eq(installations::pack_id)),
+            ))
+    };
+}
+
+/// Pushes the release to every subscribed installation of the pack that is not
+/// on it yet (early appliers are), in two set-based statements: one push row
+/// per installation, then the installations move to the release. Returns how many were pushed.
+pub fn push_release(
+    conn: &mut DbConnection,
+    release_id: &str,
+    pack_id: &str,
+    pushed_by: &str,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    let rows = targets_of!(pack_id, release_id).select((
+        release_id.into_sql::<Text>(),
+        installations::id,
+        installations::account_id,
+        APPLIED.into_sql::<Text>(),
+        at.into_sql::<Timestamp>(),
+        pushed_by.into_sql::<Text>(),
+    ));
+    let pushed = super::on_backend!(conn, |c| diesel::insert_into(pushes::table)
+        .values(rows)
+        .into_columns((
+            pushes::release_id,
+            pushes::installation_id,
+            pushes::account_id,
+            pushes::outcome,
+            pushes::pushed_at,
+            pushes::pushed_by,
+        ))
+        .execute(c))?;
+    let pushed_now = pushes::table
+        .filter(pushes::release_id.eq(release_id))
+        .filter(pushes::outcome.eq(APPLIED))
+        .select(pushes::installation_id);
+    diesel::update(installations::table.filter(installations::id.eq_any(pushed_now)))
+        .set((installations::release_id.eq(Some(release_id)), installations::updated_at.eq(at)))
+        .execute(conn)?;
+    Ok(pushed)
+}
+
+/// How many subscribed installations of each pack are not yet on its scheduled
+/// release (`scheduled`: the packs' scheduled release ids, at most one per pack).
+pub fn awaiting(
+    conn: &mut DbConnection,
+    pack_ids: &[String],
+    scheduled: &[String],
+) -> QueryResult<HashMap<String, i64>> {
+    if pack_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, i64)> = installations::table
+        .filter(installations::pack_id.eq_any(pack_ids))
+        .filter(installations::uninstalled_at.is_null())
+        .filter(installations::release_id.is_null().or(installations::release_id.ne_all(scheduled)))
+        .filter(exists(
+            account_group_members::table
+                .inner_join(
+                    account_group_packs::table.on(account_group_packs::group_id.eq(account_group_members::group_id)),
+                )
+                .filter(account_group_members::account_id.eq(installations::account_id))
+                .filter(account_group_packs::pack_id.eq(installations::pack_id)),
+        ))
+        .group_by(installations::pack_id)
+        .select((installations::pack_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
+}
+
+/// The subscriber applies a pending update early: its installation moves to the release.
+pub fn apply_early(
+    conn: &mut DbConnection,
+    installation: &Installation,
+    release_id: &str,
+    by: &str,
+    at: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::insert_into(pushes::table)
+        .values(&Push {
+            release_id: release_id.to_string(),
+            installation_id: installation.id.clone(),
+            account_id: installation.account_id.clone(),
+            outcome: APPLIED_EARLY.to_string(),
+            pushed_at: at,
+            pushed_by: by.to_string(),
+        })
+        .execute(conn)?;
+    diesel::update(installations::table.find(&installation.id))
+        .set((installations::release_id.eq(Some(release_id)), installations::updated_at.eq(at)))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub struct PushFilter<'a> {
+    pub release: &'a str,
+    pub outcome: Option<&'a str>,
+    /// Only this account's pushes (a subscriber's view).
+    pub account: Option<&'a str>,
+}
+
+/// A release's pushes by installation id.
+pub fn pushes_of_release(conn: &mut DbConnection, filter: &PushFilter, page: &PageRequest) -> QueryResult<Vec<Push>> {
+    let mut query =
+        pushes::table.filter(pushes::release_id.eq(filter.release.to_string())).select(Push::as_select()).into_boxed();
+    if let Some(outcome) = filter.outcome {
+        query = query.filter(pushes::outcome.eq(outcome.to_string()));
+    }
+    if let Some(account) = filter.account {
+        query = query.filter(pushes::account_id.eq(account.to_string()));
+    }
+    if let Some(after) = &page.after {
+        query = query.filter(pushes::installation_id.gt(after.clone()));
+    }
+    query.order(pushes::installation_id.asc()).limit(page.fetch()).load(conn)
+}
+
+/// Push counts by release and outcome.
+pub fn push_counts(conn: &mut DbConnection, release_ids: &[String]) -> QueryResult<HashMap<(String, String), i64>> {
+    if release_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, String, i64)> = pushes::table
+        .filter(pushes::release_id.eq_any(release_ids))
+        .group_by((pushes::release_id, pushes::outcome))
+        .select((pushes::release_id, pushes::outcome, diesel::dsl::count_star()))
+        .load(conn)?;
+    Ok(rows.into_iter().map(|(release, outcome, n)| ((release, outcome), n)).collect())
+}
+
+/// The installations' update history, newest first, by installation id.
+pub fn history(conn: &mut DbConnection, installation_ids: &[String]) -> QueryResult<HashMap<String, Vec<Push>>> {
+    if installation_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<Push> = pushes::table
+        .filter(pushes::installation_id.eq_any(installation_ids))
+        .select(Push::as_select())
+        .order((pushes::pushed_at.desc(), pushes::release_id.desc()))
+        .load(conn)?;
+    let mut by_installation: HashMap<String, Vec<Push>> = HashMap::new();
+    for push in rows {
+        by_installation.entry(push.installation_id.clone()).or_default().push(push);
+    }
+    Ok(by_installation)
+}
+
+/// The pack's most recent carried-out release: what a new installation runs.
+pub fn current_release(conn: &mut DbConnection, pack_id: &str) -> QueryResult<Option<String>> {
+    releases::table
+        .filter(releases::pack_id.eq(pack_id))
+        .filter(releases::status.eq("released"))
+        .order((releases::released_at.desc(), releases::id.desc()))
+        .select(releases::id)
+        .first(conn)
+        .optional()
+}
+
+/// Whether the pack was ever released.
+pub fn ever_released(conn: &mut DbConnection, pack_id: &str) -> QueryResult<bool> {
+    current_release(conn, pack_id).map(|r| r.is_some())
+}
+
+/// Whether the pack has live installations (it cannot be deleted then).
+pub fn pack_installed(conn: &mut DbConnection, pack_id: &str) -> QueryResult<bool> {
+    diesel::select(exists(
+        installations::table.filter(installations::pack_id.eq(pack_id)).filter(installations::uninstalled_at.is_null()),
+    ))
+    .get_result(conn)
+}
