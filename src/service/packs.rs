@@ -106,7 +106,7 @@ pub fn visible_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<P
 
 /// The pack, if the caller publishes it: 404 when not visible, 403 when visible but not the caller's.
 pub(crate) fn owned_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<Pack> {
-    let pack = catalog_pack(conn, ctx, id)?;
+    let pack = visible_pack(conn, ctx, id)?;
     ctx.caller.publisher_id()?;
     Ok(pack)
 }

@@ -362,3 +362,57 @@ impl TestApp {
         self.db(|c| packrelease::service::releases::execute_due(c, at).expect("execute due releases"))
     }
 }
+
+impl TestApp {
+    pub async fn group(&self, owner: &Actor, name: &str) -> String {
+        let group = self.post("/api/v1/account-groups", &owner.token, json!({"name": name})).await.expect(201);
+        group["id"].as_str().expect("group id").to_string()
+    }
+
+    pub async fn join(&self, owner: &Actor, group: &str, account: &Actor) {
+        let path = format!("/api/v1/account-groups/{group}/members");
+        self.post(&path, &owner.token, json!({"account_id": account.id})).await.expect(201);
+    }
+
+    pub async fn share(&self, owner: &Actor, group: &str, pack: &str) {
+        let path = format!("/api/v1/account-groups/{group}/integration-packs");
+        self.post(&path, &owner.token, json!({"integration_pack_id": pack})).await.expect(201);
+    }
+
+    pub async fn install(&self, subscriber: &Actor, pack: &str) -> Value {
+        let path = format!("/api/v1/accounts/{}/installations", subscriber.id);
+        self.post(&path, &subscriber.token, json!({"integration_pack_id": pack})).await.expect(201)
+    }
+
+    pub async fn installation(&self, subscriber: &Actor, installation: &Value) -> Value {
+        let path =
+            format!("/api/v1/accounts/{}/installations/{}", subscriber.id, installation["id"].as_str().expect("id"));
+        self.get(&path, &subscriber.token).await.expect(200)
+    }
+
+    /// A released pack (Orders: 1.0 released, 1.1 newer) shared with a group holding
+    /// `n` subscribers, each with it installed. Returns (pack, component, group, subscribers, installations).
+    pub async fn installed_pack(&self, owner: &Actor, n: usize) -> (String, String, String, Vec<Actor>, Vec<Value>) {
+        let pack = self.pack(owner, "Orders", "single").await;
+        let component = self.shareable_component(owner, "Orders process").await;
+        self.add_member(owner, &pack, &component).await;
+        self.release_now(owner, &pack).await;
+        self.version(owner, &component, "1.1").await;
+        let group = self.group(owner, "Customers").await;
+        self.share(owner, &group, &pack).await;
+        let mut subscribers = Vec::new();
+        let mut installations = Vec::new();
+        for i in 0..n {
+            let subscriber = self.subscriber(owner, &format!("Customer {i}")).await;
+            self.join(owner, &group, &subscriber).await;
+            installations.push(self.install(&subscriber, &pack).await);
+            subscribers.push(subscriber);
+        }
+        (pack, component, group, subscribers, installations)
+    }
+}
+
+/// The single version an installation runs.
+pub fn running(installation: &Value) -> Value {
+    installation["versions"][0]["version"].clone()
+}

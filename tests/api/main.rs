@@ -10,3 +10,4 @@ mod errors;
 mod migrations;
 mod packs;
 mod releases;
+mod subscribers;
