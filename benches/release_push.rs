@@ -1,0 +1,185 @@
+//! Benchmark: an immediate release of one pack to N installations, timed from
+//! the HTTP request to its response.
+//!
+//! `cargo bench --bench release_push` (SQLite, N = 100,000). Options through
+//! the environment: `BENCH_INSTALLATIONS=N`, and `BENCH_POSTGRES_URL=postgres://...`
+//! (a server where a scratch database may be created) to run on PostgreSQL.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Utc;
+use diesel::prelude::*;
+use packrelease::app::{Application, ServerConfig};
+use packrelease::clock::SystemClock;
+use packrelease::db::{self, DatabaseUrl, DbConnection};
+use packrelease::schema::{account_group_members, accounts, installations};
+use serde_json::{json, Value};
+
+const ADMIN: &str = "bench-admin-token";
+const PER_ACCOUNT: usize = 100;
+
+struct Api {
+    client: awc::Client,
+    base: String,
+}
+
+impl Api {
+    async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Value {
+        let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
+        let request = self.client.request(method, format!("{}/api/v1{path}", self.base)).bearer_auth(token);
+        let mut response = match body {
+            Some(body) => request.send_json(&body).await,
+            None => request.send().await,
+        }
+        .expect("request");
+        let bytes = response.body().limit(1 << 26).await.expect("body");
+        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        assert!(response.status().is_success(), "{path}: {} {value}", response.status());
+        value
+    }
+}
+
+fn id(value: &Value) -> String {
+    value["id"].as_str().expect("id").to_string()
+}
+
+/// Subscriber accounts in the group, each with `PER_ACCOUNT` installations of the pack, in batches.
+fn seed(conn: &mut DbConnection, publisher: &str, group: &str, pack: &str, release: &str, n: usize) {
+    let now = Utc::now().naive_utc();
+    conn.transaction::<_, diesel::result::Error, _>(|conn| {
+        let accounts_needed = n.div_ceil(PER_ACCOUNT);
+        for chunk in (0..accounts_needed).collect::<Vec<_>>().chunks(500) {
+            let ids: Vec<String> = chunk.iter().map(|_| uuid::Uuid::now_v7().to_string()).collect();
+            let account_rows: Vec<_> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| {
+                    (
+                        accounts::id.eq(id.clone()),
+                        accounts::name.eq(format!("Subscriber {}", chunk[i])),
+                        accounts::kind.eq("subscriber"),
+                        accounts::parent_id.eq(Some(publisher.to_string())),
+                        accounts::created_at.eq(now),
+                    )
+                })
+                .collect();
+            let member_rows: Vec<_> = ids
+                .iter()
+                .map(|id| {
+                    (
+                        account_group_members::group_id.eq(group.to_string()),
+                        account_group_members::account_id.eq(id.clone()),
+                        account_group_members::added_at.eq(now),
+                    )
+                })
+                .collect();
+            let installation_rows: Vec<_> = ids
+                .iter()
+                .flat_map(|account| (0..PER_ACCOUNT).map(move |k| (account.clone(), k)))
+                .map(|(account, k)| {
+                    (
+                        installations::id.eq(uuid::Uuid::now_v7().to_string()),
+                        installations::account_id.eq(account),
+                        installations::pack_id.eq(pack.to_string()),
+                        installations::override_name.eq(Some(format!("site {k}"))),
+                        installations::name_key.eq(format!("site {k}")),
+                        installations::release_id.eq(Some(release.to_string())),
+                        installations::installed_at.eq(now),
+                        installations::updated_at.eq(now),
+                    )
+                })
+                .collect();
+            match conn {
+                DbConnection::Sqlite(c) => {
+                    diesel::insert_into(accounts::table).values(&account_rows).execute(c)?;
+                    diesel::insert_into(account_group_members::table).values(&member_rows).execute(c)?;
+                    for batch in installation_rows.chunks(5_000) {
+                        diesel::insert_into(installations::table).values(batch).execute(c)?;
+                    }
+                }
+                DbConnection::Postgresql(c) => {
+                    diesel::insert_into(accounts::table).values(&account_rows).execute(c)?;
+                    diesel::insert_into(account_group_members::table).values(&member_rows).execute(c)?;
+                    for batch in installation_rows.chunks(5_000) {
+                        diesel::insert_into(installations::table).values(batch).execute(c)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    })
+    .expect("seed installations");
+}
+
+fn database() -> (DatabaseUrl, String, Box<dyn FnOnce()>) {
+    match std::env::var("BENCH_POSTGRES_URL") {
+        Ok(server) if !server.is_empty() => {
+            let name = format!("packrelease_bench_{}", uuid::Uuid::now_v7().simple());
+            let mut conn = PgConnection::establish(&server).expect("connect to PostgreSQL");
+            diesel::sql_query(format!("CREATE DATABASE \"{name}\"")).execute(&mut conn).expect("create database");
+            let base = server.split('?').next().unwrap_or(&server);
+            let url = format!("{}/{name}", base.rsplit_once('/').map_or(base, |(head, _)| head));
+            let drop_db = Box::new(move || {
+                if let Ok(mut conn) = PgConnection::establish(&server) {
+                    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut conn);
+                }
+            });
+            (DatabaseUrl::parse(&url).expect("url"), "postgres".into(), drop_db)
+        }
+        _ => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let path = dir.path().join("bench.db");
+            let url = DatabaseUrl::parse(path.to_str().expect("path")).expect("url");
+            (url, "sqlite".into(), Box::new(move || drop(dir)))
+        }
+    }
+}
+
+fn main() {
+    let n: usize = std::env::var("BENCH_INSTALLATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let (url, backend, cleanup) = database();
+    let pool = db::open(&url, 8).expect("open database");
+    actix_web::rt::System::new().block_on(async {
+        let config = ServerConfig {
+            bind: "127.0.0.1:0".into(),
+            admin_token: Some(ADMIN.into()),
+            max_body_bytes: 1 << 20,
+            release_time_zone: packrelease::domain::schedule::DEFAULT_TIME_ZONE,
+        };
+        let app = Application::build(&config, pool.clone(), Arc::new(SystemClock)).expect("server");
+        let api = Api { client: awc::Client::new(), base: format!("http://127.0.0.1:{}", app.port()) };
+        let handle = app.handle();
+        actix_web::rt::spawn(app.run());
+
+        let publisher = id(&api.call("POST", "/accounts", ADMIN, Some(json!({"name": "Bench publisher"}))).await);
+        let token = api.call("POST", &format!("/accounts/{publisher}/tokens"), ADMIN, None).await["token"].as_str().unwrap().to_string();
+        let component = id(&api.call("POST", "/components", &token, Some(json!({"name": "Orders", "type": "process"}))).await);
+        api.call("POST", &format!("/components/{component}/versions"), &token, Some(json!({"version": "1.0"}))).await;
+        let pack = id(&api
+            .call("POST", "/integration-packs", &token, Some(json!({"name": "Bench", "installation_type": "multiple"})))
+            .await);
+        api.call("POST", &format!("/integration-packs/{pack}/components"), &token, Some(json!({"component_id": component}))).await;
+        let draft = id(&api.call("POST", &format!("/integration-packs/{pack}/release-drafts"), &token, None).await);
+        let first = id(&api.call("POST", &format!("/release-drafts/{draft}/release"), &token, Some(json!({"schedule": "immediately"}))).await);
+        let group = id(&api.call("POST", "/account-groups", &token, Some(json!({"name": "Everyone"}))).await);
+        api.call("POST", &format!("/account-groups/{group}/integration-packs"), &token, Some(json!({"integration_pack_id": pack}))).await;
+
+        let seeding = Instant::now();
+        let mut conn = pool.get().expect("connection");
+        seed(&mut conn, &publisher, &group, &pack, &first, n);
+        drop(conn);
+        eprintln!("seeded {n} installations in {:.1}s", seeding.elapsed().as_secs_f64());
+
+        api.call("POST", &format!("/components/{component}/versions"), &token, Some(json!({"version": "2.0"}))).await;
+        let draft = id(&api.call("POST", &format!("/integration-packs/{pack}/release-drafts"), &token, None).await);
+        let started = Instant::now();
+        let release = api.call("POST", &format!("/release-drafts/{draft}/release"), &token, Some(json!({"schedule": "immediately"}))).await;
+        let seconds = started.elapsed().as_secs_f64();
+        assert_eq!(release["push_counts"]["applied"].as_i64(), Some(n as i64), "every installation pushed");
+        println!("backend={backend} installations={n} seconds={seconds:.3}");
+        handle.stop(true).await;
+    });
+    drop(pool);
+    cleanup();
+}
