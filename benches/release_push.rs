@@ -94,14 +94,14 @@ fn seed(conn: &mut DbConnection, publisher: &str, group: &str, pack: &str, relea
                 DbConnection::Sqlite(c) => {
                     diesel::insert_into(accounts::table).values(&account_rows).execute(c)?;
                     diesel::insert_into(account_group_members::table).values(&member_rows).execute(c)?;
-                    for batch in installation_rows.chunks(5_000) {
+                    for batch in installation_rows.chunks(2_000) {
                         diesel::insert_into(installations::table).values(batch).execute(c)?;
                     }
                 }
                 DbConnection::Postgresql(c) => {
                     diesel::insert_into(accounts::table).values(&account_rows).execute(c)?;
                     diesel::insert_into(account_group_members::table).values(&member_rows).execute(c)?;
-                    for batch in installation_rows.chunks(5_000) {
+                    for batch in installation_rows.chunks(2_000) {
                         diesel::insert_into(installations::table).values(batch).execute(c)?;
                     }
                 }
@@ -122,7 +122,8 @@ fn database() -> (DatabaseUrl, String, Box<dyn FnOnce()>) {
             let url = format!("{}/{name}", base.rsplit_once('/').map_or(base, |(head, _)| head));
             let drop_db = Box::new(move || {
                 if let Ok(mut conn) = PgConnection::establish(&server) {
-                    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut conn);
+                    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .execute(&mut conn);
                 }
             });
             (DatabaseUrl::parse(&url).expect("url"), "postgres".into(), drop_db)
@@ -148,33 +149,56 @@ fn main() {
             release_time_zone: packrelease::domain::schedule::DEFAULT_TIME_ZONE,
         };
         let app = Application::build(&config, pool.clone(), Arc::new(SystemClock)).expect("server");
-        let api = Api { client: awc::Client::new(), base: format!("http://127.0.0.1:{}", app.port()) };
+        let client = awc::Client::builder().timeout(std::time::Duration::from_secs(300)).finish();
+        let api = Api { client, base: format!("http://127.0.0.1:{}", app.port()) };
         let handle = app.handle();
         actix_web::rt::spawn(app.run());
 
         let publisher = id(&api.call("POST", "/accounts", ADMIN, Some(json!({"name": "Bench publisher"}))).await);
-        let token = api.call("POST", &format!("/accounts/{publisher}/tokens"), ADMIN, None).await["token"].as_str().unwrap().to_string();
-        let component = id(&api.call("POST", "/components", &token, Some(json!({"name": "Orders", "type": "process"}))).await);
+        let token = api.call("POST", &format!("/accounts/{publisher}/tokens"), ADMIN, None).await["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let component =
+            id(&api.call("POST", "/components", &token, Some(json!({"name": "Orders", "type": "process"}))).await);
         api.call("POST", &format!("/components/{component}/versions"), &token, Some(json!({"version": "1.0"}))).await;
         let pack = id(&api
             .call("POST", "/integration-packs", &token, Some(json!({"name": "Bench", "installation_type": "multiple"})))
             .await);
-        api.call("POST", &format!("/integration-packs/{pack}/components"), &token, Some(json!({"component_id": component}))).await;
+        api.call(
+            "POST",
+            &format!("/integration-packs/{pack}/components"),
+            &token,
+            Some(json!({"component_id": component})),
+        )
+        .await;
         let draft = id(&api.call("POST", &format!("/integration-packs/{pack}/release-drafts"), &token, None).await);
-        let first = id(&api.call("POST", &format!("/release-drafts/{draft}/release"), &token, Some(json!({"schedule": "immediately"}))).await);
+        let first = id(&api
+            .call("POST", &format!("/release-drafts/{draft}/release"), &token, Some(json!({"schedule": "immediately"})))
+            .await);
         let group = id(&api.call("POST", "/account-groups", &token, Some(json!({"name": "Everyone"}))).await);
-        api.call("POST", &format!("/account-groups/{group}/integration-packs"), &token, Some(json!({"integration_pack_id": pack}))).await;
+        api.call(
+            "POST",
+            &format!("/account-groups/{group}/integration-packs"),
+            &token,
+            Some(json!({"integration_pack_id": pack})),
+        )
+        .await;
 
         let seeding = Instant::now();
         let mut conn = pool.get().expect("connection");
         seed(&mut conn, &publisher, &group, &pack, &first, n);
+        // Fresh statistics, as a live database has them.
+        diesel::sql_query("ANALYZE").execute(&mut conn).expect("analyze");
         drop(conn);
         eprintln!("seeded {n} installations in {:.1}s", seeding.elapsed().as_secs_f64());
 
         api.call("POST", &format!("/components/{component}/versions"), &token, Some(json!({"version": "2.0"}))).await;
         let draft = id(&api.call("POST", &format!("/integration-packs/{pack}/release-drafts"), &token, None).await);
         let started = Instant::now();
-        let release = api.call("POST", &format!("/release-drafts/{draft}/release"), &token, Some(json!({"schedule": "immediately"}))).await;
+        let release = api
+            .call("POST", &format!("/release-drafts/{draft}/release"), &token, Some(json!({"schedule": "immediately"})))
+            .await;
         let seconds = started.elapsed().as_secs_f64();
         assert_eq!(release["push_counts"]["applied"].as_i64(), Some(n as i64), "every installation pushed");
         println!("backend={backend} installations={n} seconds={seconds:.3}");

@@ -168,11 +168,9 @@ pub fn push_release(
             pushes::pushed_by,
         ))
         .execute(c))?;
-    let pushed_now = pushes::table
-        .filter(pushes::release_id.eq(release_id))
-        .filter(pushes::outcome.eq(APPLIED))
-        .select(pushes::installation_id);
-    diesel::update(installations::table.filter(installations::id.eq_any(pushed_now)))
+    // The same installations, chosen by the same predicate (not by joining the
+    // pushes just written, which have no planner statistics yet).
+    diesel::update(targets_of!(pack_id, release_id))
         .set((installations::release_id.eq(Some(release_id)), installations::updated_at.eq(at)))
         .execute(conn)?;
     Ok(pushed)
