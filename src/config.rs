@@ -24,6 +24,12 @@ pub struct ServeArgs {
     pub max_body_bytes: usize,
     #[command(flatten)]
     pub release: ReleaseArgs,
+    #[command(flatten)]
+    pub worker: WorkerArgs,
+    /// Do not run the release worker in this process (where dedicated
+    /// `packrelease-worker` processes run).
+    #[arg(long, env = "PACKRELEASE_NO_WORKER")]
+    pub no_worker: bool,
     /// Database connections in the pool.
     #[arg(long, env = "PACKRELEASE_DB_POOL_SIZE", default_value_t = 10)]
     pub pool_size: u32,
@@ -39,4 +45,18 @@ pub struct ReleaseArgs {
 
 fn parse_time_zone(raw: &str) -> Result<chrono_tz::Tz, String> {
     raw.parse().map_err(|_| format!("'{raw}' is not an IANA time zone name such as America/New_York"))
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// Seconds between the worker's passes over due releases (fractions allowed, at most 15).
+    #[arg(long, env = "PACKRELEASE_WORKER_POLL_INTERVAL", default_value = "10", value_parser = parse_poll_interval)]
+    pub poll_interval: std::time::Duration,
+}
+
+fn parse_poll_interval(raw: &str) -> Result<std::time::Duration, String> {
+    match raw.parse::<f64>() {
+        Ok(seconds) if seconds > 0.0 && seconds <= 15.0 => Ok(std::time::Duration::from_secs_f64(seconds)),
+        _ => Err(format!("'{raw}' is not a number of seconds above 0 and at most 15")),
+    }
 }

@@ -10,6 +10,7 @@ use packrelease::clock::{Clock, SystemClock};
 use packrelease::config::{DatabaseArgs, ServeArgs};
 use packrelease::db::{self, DatabaseUrl};
 use packrelease::service::accounts;
+use packrelease::worker::Worker;
 
 #[derive(Parser)]
 #[command(name = "packrelease", version, about = "Publish integration packs to subscriber accounts.")]
@@ -113,7 +114,15 @@ fn serve(url: &DatabaseUrl, args: ServeArgs) -> Result<(), String> {
         max_body_bytes: args.max_body_bytes,
         release_time_zone: args.release.release_time_zone,
     };
-    actix_web::rt::System::new().block_on(async move {
+    let worker = match args.no_worker {
+        true => None,
+        false => Some(
+            Worker::register(pool.clone(), clock.clone(), args.worker.poll_interval, true)
+                .map_err(|e| format!("cannot start the release worker: {e}"))?
+                .spawn(),
+        ),
+    };
+    let served = actix_web::rt::System::new().block_on(async move {
         let app =
             Application::build(&config, pool, clock).map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
         tracing::info!(
@@ -123,5 +132,10 @@ fn serve(url: &DatabaseUrl, args: ServeArgs) -> Result<(), String> {
             app.port()
         );
         app.run().await.map_err(|e| e.to_string())
-    })
+    });
+    // The server has stopped (SIGINT/SIGTERM): let the worker finish the release in hand.
+    if let Some(worker) = worker {
+        worker.stop();
+    }
+    served
 }

@@ -166,6 +166,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    worker_heartbeats (id) {
+        id -> Text,
+        hostname -> Text,
+        pid -> BigInt,
+        embedded -> Bool,
+        poll_interval_ms -> BigInt,
+        started_at -> Timestamp,
+        last_pass_at -> Nullable<Timestamp>,
+        passes -> BigInt,
+        releases_carried_out -> BigInt,
+        last_error -> Nullable<Text>,
+        stopped_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(api_tokens -> accounts (account_id));
 diesel::joinable!(components -> accounts (owner_id));
 diesel::joinable!(component_versions -> components (component_id));
@@ -205,4 +221,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     release_draft_items,
     releases,
     release_items,
+    worker_heartbeats,
 );

@@ -14,6 +14,7 @@ mod middleware;
 pub mod packs;
 pub mod problem;
 pub mod releases;
+pub mod worker;
 
 use std::sync::Arc;
 
@@ -121,7 +122,7 @@ impl Modify for BearerAuth {
         )
     ),
     tags(
-        (name = "health", description = "Liveness and readiness; no token needed"),
+        (name = "health", description = "Liveness and readiness (no token needed), and the release workers' status"),
         (name = "accounts", description = "Publisher and subscriber accounts and their API tokens"),
         (name = "components", description = "A publisher's components and their packaged versions"),
         (name = "integration-packs", description = "Integration packs and the components they hold"),
@@ -142,7 +143,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(drafts::routes)
             .configure(releases::routes)
             .configure(groups::routes)
-            .configure(installations::routes),
+            .configure(installations::routes)
+            .configure(worker::routes),
     );
 }
 

@@ -314,6 +314,7 @@ pub fn execute_next_due(conn: &mut DbConnection, now: DateTime<Utc>) -> AppResul
     let at = now.naive_utc();
     conn.write_transaction(|conn| {
         let Some(release) = store::claim_next_due(conn, at)? else { return Ok(None) };
+        tracing::info!(release = %release.id, pack = %release.pack_id, "claimed due release");
         let mut outcome = Executed {
             release_id: release.id.clone(),
             pack_id: release.pack_id.clone(),
@@ -358,4 +359,17 @@ pub fn pushes(
     let filter = installations::PushFilter { release: &release.id, outcome, account };
     let rows = installations::pushes_of_release(conn, &filter, page)?;
     Ok(Page::from_rows(rows, page, |p| &p.installation_id))
+}
+
+/// The workers' heartbeats (operators' view: the admin and publishers).
+pub fn workers(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    page: &PageRequest,
+) -> AppResult<Page<crate::store::heartbeats::Heartbeat>> {
+    if ctx.caller.catalog_scope().owner_filter().is_none() {
+        return Err(AppError::forbidden("worker status is for publishers and the admin"));
+    }
+    let rows = crate::store::heartbeats::list(conn, page)?;
+    Ok(Page::from_rows(rows, page, |h| &h.id))
 }

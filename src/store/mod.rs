@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod components;
 pub mod drafts;
 pub mod groups;
+pub mod heartbeats;
 pub mod installations;
 pub mod packs;
 pub mod releases;

@@ -1,0 +1,70 @@
+//! `packrelease-worker`: carries out scheduled releases when they come due.
+//! Runs the polling loop until SIGTERM/SIGINT, or one pass with `--once`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use packrelease::clock::{Clock, SystemClock};
+use packrelease::config::{DatabaseArgs, WorkerArgs};
+use packrelease::db::{self, DatabaseUrl};
+use packrelease::worker::Worker;
+
+#[derive(Parser)]
+#[command(name = "packrelease-worker", version, about = "Carry out scheduled integration pack releases.")]
+struct Cli {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    #[command(flatten)]
+    worker: WorkerArgs,
+    /// Run one pass over what is due now and exit (non-zero if the database cannot be reached).
+    #[arg(long)]
+    once: bool,
+    /// Log filter (tracing EnvFilter syntax).
+    #[arg(long, env = "PACKRELEASE_LOG", default_value = "info")]
+    log: String,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    let url = DatabaseUrl::parse(&cli.database.database_url)?;
+    let pool = db::open(&url, 2)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let worker = Worker::register(pool, clock, cli.worker.poll_interval, false).map_err(|e| e.to_string())?;
+    if cli.once {
+        let result = worker.pass().map_err(|e| format!("the pass failed: {e}"));
+        worker.finish();
+        let done = result?;
+        tracing::info!(carried_out = done.len(), "pass complete");
+        return Ok(());
+    }
+    let handle = worker.spawn();
+    actix_web::rt::System::new().block_on(wait_for_signal()).map_err(|e| format!("cannot wait for signals: {e}"))?;
+    tracing::info!("stopping: finishing the release in hand");
+    handle.stop();
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn wait_for_signal() -> std::io::Result<()> {
+    use actix_web::rt::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let interrupt = std::pin::pin!(actix_web::rt::signal::ctrl_c());
+    let terminated = std::pin::pin!(terminate.recv());
+    futures_util::future::select(interrupt, terminated).await;
+    Ok(())
+}

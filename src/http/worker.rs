@@ -1,0 +1,90 @@
+//! `GET /api/v1/worker`: when each release worker last completed a pass.
+
+use actix_web::{get, web};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::extract::{Bearer, PageQuery};
+use super::problem::responses::{Forbidden, InternalError, Unauthorized, Unavailable, Unprocessable};
+use super::AppState;
+use crate::error::AppResult;
+use crate::service::releases as service;
+use crate::store::heartbeats::Heartbeat;
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list_workers);
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WorkerStatus {
+    pub id: String,
+    pub hostname: String,
+    pub pid: i64,
+    /// The loop inside `packrelease serve` (true), or a `packrelease-worker` process.
+    pub embedded: bool,
+    pub poll_interval_ms: i64,
+    pub started_at: DateTime<Utc>,
+    /// When it last completed a pass; null before the first.
+    #[schema(required = true)]
+    pub last_pass_at: Option<DateTime<Utc>>,
+    /// Seconds since the last completed pass (or since start): a stuck worker shows a growing number.
+    pub seconds_since_last_pass: i64,
+    pub passes: i64,
+    pub releases_carried_out: i64,
+    /// Why the last pass failed, if it did (cleared by the next good pass).
+    #[schema(required = true)]
+    pub last_error: Option<String>,
+    /// Set when it stopped cleanly.
+    #[schema(required = true)]
+    pub stopped_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WorkerList {
+    pub items: Vec<WorkerStatus>,
+    #[schema(required = true)]
+    pub next_cursor: Option<String>,
+}
+
+fn status(h: Heartbeat, now: DateTime<Utc>) -> WorkerStatus {
+    let last = h.last_pass_at.unwrap_or(h.started_at).and_utc();
+    WorkerStatus {
+        id: h.id,
+        hostname: h.hostname,
+        pid: h.pid,
+        embedded: h.embedded,
+        poll_interval_ms: h.poll_interval_ms,
+        started_at: h.started_at.and_utc(),
+        last_pass_at: h.last_pass_at.map(|at| at.and_utc()),
+        seconds_since_last_pass: (now - last).num_seconds().max(0),
+        passes: h.passes,
+        releases_carried_out: h.releases_carried_out,
+        last_error: h.last_error,
+        stopped_at: h.stopped_at.map(|at| at.and_utc()),
+    }
+}
+
+/// Release workers, most recently started first, with their last completed pass.
+#[utoipa::path(
+    tag = "health",
+    params(PageQuery),
+    responses(
+        (status = 200, body = WorkerList), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 422, response = Unprocessable),
+        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+    )
+)]
+#[get("/worker")]
+pub async fn list_workers(
+    state: web::Data<AppState>,
+    bearer: Bearer,
+    page: web::Query<PageQuery>,
+) -> AppResult<web::Json<WorkerList>> {
+    let page = page.request()?;
+    let (list, now) = state.call(bearer, move |conn, ctx| Ok((service::workers(conn, ctx, &page)?, ctx.now))).await?;
+    Ok(web::Json(WorkerList {
+        items: list.items.into_iter().map(|h| status(h, now)).collect(),
+        next_cursor: list.next_cursor,
+    }))
+}
