@@ -8,13 +8,14 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::Utc;
 use diesel::prelude::*;
 use packrelease::app::{Application, ServerConfig};
 use packrelease::clock::SystemClock;
-use packrelease::db::{self, DatabaseUrl, DbConnection};
-use packrelease::schema::{account_group_members, accounts, installations};
+use packrelease::db::{self, DatabaseUrl};
 use serde_json::{json, Value};
+
+#[path = "../tests/api/seed.rs"]
+mod seed;
 
 const ADMIN: &str = "bench-admin-token";
 const PER_ACCOUNT: usize = 100;
@@ -42,74 +43,6 @@ impl Api {
 
 fn id(value: &Value) -> String {
     value["id"].as_str().expect("id").to_string()
-}
-
-/// Subscriber accounts in the group, each with `PER_ACCOUNT` installations of the pack, in batches.
-fn seed(conn: &mut DbConnection, publisher: &str, group: &str, pack: &str, release: &str, n: usize) {
-    let now = Utc::now().naive_utc();
-    conn.transaction::<_, diesel::result::Error, _>(|conn| {
-        let accounts_needed = n.div_ceil(PER_ACCOUNT);
-        for chunk in (0..accounts_needed).collect::<Vec<_>>().chunks(500) {
-            let ids: Vec<String> = chunk.iter().map(|_| uuid::Uuid::now_v7().to_string()).collect();
-            let account_rows: Vec<_> = ids
-                .iter()
-                .enumerate()
-                .map(|(i, id)| {
-                    (
-                        accounts::id.eq(id.clone()),
-                        accounts::name.eq(format!("Subscriber {}", chunk[i])),
-                        accounts::kind.eq("subscriber"),
-                        accounts::parent_id.eq(Some(publisher.to_string())),
-                        accounts::created_at.eq(now),
-                    )
-                })
-                .collect();
-            let member_rows: Vec<_> = ids
-                .iter()
-                .map(|id| {
-                    (
-                        account_group_members::group_id.eq(group.to_string()),
-                        account_group_members::account_id.eq(id.clone()),
-                        account_group_members::added_at.eq(now),
-                    )
-                })
-                .collect();
-            let installation_rows: Vec<_> = ids
-                .iter()
-                .flat_map(|account| (0..PER_ACCOUNT).map(move |k| (account.clone(), k)))
-                .map(|(account, k)| {
-                    (
-                        installations::id.eq(uuid::Uuid::now_v7().to_string()),
-                        installations::account_id.eq(account),
-                        installations::pack_id.eq(pack.to_string()),
-                        installations::override_name.eq(Some(format!("site {k}"))),
-                        installations::name_key.eq(format!("site {k}")),
-                        installations::release_id.eq(Some(release.to_string())),
-                        installations::installed_at.eq(now),
-                        installations::updated_at.eq(now),
-                    )
-                })
-                .collect();
-            match conn {
-                DbConnection::Sqlite(c) => {
-                    diesel::insert_into(accounts::table).values(&account_rows).execute(c)?;
-                    diesel::insert_into(account_group_members::table).values(&member_rows).execute(c)?;
-                    for batch in installation_rows.chunks(2_000) {
-                        diesel::insert_into(installations::table).values(batch).execute(c)?;
-                    }
-                }
-                DbConnection::Postgresql(c) => {
-                    diesel::insert_into(accounts::table).values(&account_rows).execute(c)?;
-                    diesel::insert_into(account_group_members::table).values(&member_rows).execute(c)?;
-                    for batch in installation_rows.chunks(2_000) {
-                        diesel::insert_into(installations::table).values(batch).execute(c)?;
-                    }
-                }
-            }
-        }
-        Ok(())
-    })
-    .expect("seed installations");
 }
 
 fn database() -> (DatabaseUrl, String, Box<dyn FnOnce()>) {
@@ -187,7 +120,7 @@ fn main() {
 
         let seeding = Instant::now();
         let mut conn = pool.get().expect("connection");
-        seed(&mut conn, &publisher, &group, &pack, &first, n);
+        seed::installations(&mut conn, &publisher, &group, &pack, &first, n, PER_ACCOUNT);
         // Fresh statistics, as a live database has them.
         diesel::sql_query("ANALYZE").execute(&mut conn).expect("analyze");
         drop(conn);

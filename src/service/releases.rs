@@ -157,23 +157,22 @@ fn with_items(conn: &mut DbConnection, release: Release) -> AppResult<ReleaseVie
     page.items.into_iter().next().ok_or(AppError::NotFound)
 }
 
-/// Items and push counts of a page of releases, in a fixed number of queries.
+/// Items and push counts of a page of releases.
 fn with_items_all(conn: &mut DbConnection, page: Page<Release>) -> AppResult<Page<ReleaseView>> {
     let ids: Vec<String> = page.items.iter().map(|r| r.id.clone()).collect();
     let mut items = store::items_for(conn, &ids)?;
     let pushes = installations::push_counts(conn, &ids)?;
-    let scheduled: Vec<&Release> =
-        page.items.iter().filter(|r| r.status == ReleaseStatus::Scheduled.as_str()).collect();
-    let awaiting = installations::awaiting(
-        conn,
-        &scheduled.iter().map(|r| r.pack_id.clone()).collect::<Vec<_>>(),
-        &scheduled.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
-    )?;
+    // One count per scheduled release on the page (a pack has at most one): the
+    // per-pack form is the one PostgreSQL plans well even without statistics.
+    let mut awaiting = std::collections::HashMap::new();
+    for release in page.items.iter().filter(|r| r.status == ReleaseStatus::Scheduled.as_str()) {
+        awaiting.insert(release.id.clone(), installations::awaiting(conn, &release.pack_id, &release.id)?);
+    }
     Ok(page.map(|release| {
         let count = |outcome: &str| pushes.get(&(release.id.clone(), outcome.to_string())).copied().unwrap_or(0);
         let (applied, applied_early) = (count(installations::APPLIED), count(installations::APPLIED_EARLY));
         let waiting = if release.status == ReleaseStatus::Scheduled.as_str() {
-            awaiting.get(&release.pack_id).copied().unwrap_or(0)
+            awaiting.get(&release.id).copied().unwrap_or(0)
         } else {
             0
         };

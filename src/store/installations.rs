@@ -121,21 +121,25 @@ pub fn subscribed_accounts(
 }
 
 /// The subscribed live installations of the pack not yet on `release_id`.
+/// Subscription is an uncorrelated `account_id IN (...)`, which PostgreSQL plans
+/// once (a hashed subplan) whatever its statistics say, even right after a bulk load.
 macro_rules! targets_of {
     ($pack_id:expr, $release_id:expr) => {
         installations::table
             .filter(installations::pack_id.eq($pack_id))
             .filter(installations::uninstalled_at.is_null())
             .filter(installations::release_id.is_null().or(installations::release_id.ne($release_id)))
-            .filter(exists(
-                account_group_members::table
-                    .inner_join(
-                        account_group_packs::table
-                            .on(account_group_packs::group_id.eq(account_group_members::group_id)),
-                    )
-                    .filter(account_group_members::account_id.eq(installations::account_id))
-                    .filter(account_group_packs::pack_id.eq(installations::pack_id)),
-            ))
+            .filter(
+                installations::account_id.eq_any(
+                    account_group_members::table
+                        .inner_join(
+                            account_group_packs::table
+                                .on(account_group_packs::group_id.eq(account_group_members::group_id)),
+                        )
+                        .filter(account_group_packs::pack_id.eq($pack_id))
+                        .select(account_group_members::account_id),
+                ),
+            )
     };
 }
 
@@ -176,32 +180,10 @@ pub fn push_release(
     Ok(pushed)
 }
 
-/// How many subscribed installations of each pack are not yet on its scheduled
-/// release (`scheduled`: the packs' scheduled release ids, at most one per pack).
-pub fn awaiting(
-    conn: &mut DbConnection,
-    pack_ids: &[String],
-    scheduled: &[String],
-) -> QueryResult<HashMap<String, i64>> {
-    if pack_ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows: Vec<(String, i64)> = installations::table
-        .filter(installations::pack_id.eq_any(pack_ids))
-        .filter(installations::uninstalled_at.is_null())
-        .filter(installations::release_id.is_null().or(installations::release_id.ne_all(scheduled)))
-        .filter(exists(
-            account_group_members::table
-                .inner_join(
-                    account_group_packs::table.on(account_group_packs::group_id.eq(account_group_members::group_id)),
-                )
-                .filter(account_group_members::account_id.eq(installations::account_id))
-                .filter(account_group_packs::pack_id.eq(installations::pack_id)),
-        ))
-        .group_by(installations::pack_id)
-        .select((installations::pack_id, diesel::dsl::count_star()))
-        .load(conn)?;
-    Ok(rows.into_iter().collect())
+/// How many subscribed installations of the pack are not yet on its scheduled
+/// release: the installations the release will push to.
+pub fn awaiting(conn: &mut DbConnection, pack_id: &str, release_id: &str) -> QueryResult<i64> {
+    targets_of!(pack_id, release_id).count().get_result(conn)
 }
 
 /// The subscriber applies a pending update early: its installation moves to the release.

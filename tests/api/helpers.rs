@@ -151,6 +151,8 @@ pub struct Actor {
 
 pub struct TestApp {
     pub base: String,
+    /// What the binaries are given as `PACKRELEASE_DATABASE_URL`.
+    pub database_url: String,
     pub clock: FixedClock,
     pub pool: DbPool,
     client: awc::Client,
@@ -177,12 +179,13 @@ impl TestApp {
             max_body_bytes,
             release_time_zone: packrelease::domain::schedule::DEFAULT_TIME_ZONE,
         };
+        let database_url = url.target.clone();
         let app = Application::build(&config, pool.clone(), Arc::new(clock.clone())).expect("build server");
         let base = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
         actix_web::rt::spawn(app.run());
         let client = awc::Client::builder().disable_redirects().timeout(std::time::Duration::from_secs(30)).finish();
-        Some(TestApp { base, clock, pool, client, handle, _db: test_db })
+        Some(TestApp { base, database_url, clock, pool, client, handle, _db: test_db })
     }
 
     /// Direct database access, for seeding and for asserting on stored state.

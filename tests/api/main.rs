@@ -10,4 +10,6 @@ mod errors;
 mod migrations;
 mod packs;
 mod releases;
+mod seed;
 mod subscribers;
+mod worker;
