@@ -86,11 +86,8 @@ impl Worker {
     fn run(&self, stop: &mpsc::Receiver<()>) {
         let mut backoff = Duration::from_secs(1);
         let mut wait = Duration::ZERO;
-        loop {
-            match stop.recv_timeout(wait) {
-                Err(RecvTimeoutError::Timeout) => {}
-                Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
-            }
+        // A message, or the handle dropped, means stop; a timeout means pass again.
+        while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(wait) {
             match self.pass() {
                 Ok(_) => {
                     backoff = Duration::from_secs(1);
