@@ -135,7 +135,8 @@ impl DatabaseUrl {
                     SqliteConnection::establish(&self.target).map_err(|e| ConnectError::Fatal(e.to_string()))?;
                 conn.batch_execute(
                     "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
-                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+                     PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY;",
                 )
                 .map_err(|e| ConnectError::Fatal(format!("cannot open {}: {e}", self.target)))?;
                 Ok(DbConnection::Sqlite(conn))
