@@ -164,6 +164,7 @@ pub struct InstallationFilter {
 #[into_params(parameter_in = Query)]
 pub struct PushFilter {
     /// `applied` or `applied_early`.
+    #[param(inline)]
     pub outcome: Option<PushOutcome>,
 }
 
