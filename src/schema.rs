@@ -182,6 +182,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    idempotency_keys (scope, idempotency_key) {
+        scope -> Text,
+        idempotency_key -> Text,
+        fingerprint -> Text,
+        state -> Text,
+        status -> Nullable<BigInt>,
+        content_type -> Nullable<Text>,
+        location -> Nullable<Text>,
+        body -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(api_tokens -> accounts (account_id));
 diesel::joinable!(components -> accounts (owner_id));
 diesel::joinable!(component_versions -> components (component_id));
@@ -222,4 +236,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     releases,
     release_items,
     worker_heartbeats,
+    idempotency_keys,
 );

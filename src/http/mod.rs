@@ -9,6 +9,7 @@ pub mod extract;
 mod fallback;
 pub mod groups;
 pub mod health;
+mod idempotency;
 pub mod installations;
 mod middleware;
 pub mod packs;
@@ -150,7 +151,34 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 
 /// The OpenAPI contract, generated from the registered routes.
 pub fn openapi() -> OpenApiDoc {
-    App::new().into_utoipa_app().openapi(ApiDoc::openapi()).configure(routes).split_for_parts().1
+    let mut api = App::new().into_utoipa_app().openapi(ApiDoc::openapi()).configure(routes).split_for_parts().1;
+    document_idempotency(&mut api);
+    api
+}
+
+/// Every POST the idempotency middleware covers takes the `Idempotency-Key` header.
+fn document_idempotency(api: &mut OpenApiDoc) {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::{ObjectBuilder, Required, Type};
+    for (path, item) in api.paths.paths.iter_mut() {
+        let Some(operation) =
+            item.post.as_mut().filter(|_| idempotency::applies_to(&actix_web::http::Method::POST, path))
+        else {
+            continue;
+        };
+        let parameter = ParameterBuilder::new()
+            .name("Idempotency-Key")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(
+                "Makes a retry safe: the first answer (2xx or 4xx) to this key and body is stored for 24 hours \
+                 and replayed (with `Idempotent-Replayed: true`). The same key with a different body is a 422 \
+                 `idempotency_key_reused`; while the first request runs, a duplicate gets 409 `idempotency_in_progress`.",
+            ))
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(255))))
+            .build();
+        operation.parameters.get_or_insert_with(Vec::new).push(parameter);
+    }
 }
 
 /// The whole application: API, Swagger UI, the problem+json fallbacks and the request middleware.
@@ -181,6 +209,7 @@ pub fn app(
     app.service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", openapi))
         .service(web::redirect("/swagger-ui", "/swagger-ui/"))
         .default_service(web::to(fallback::unmatched))
+        .wrap(actix_web::middleware::from_fn(idempotency::idempotency))
         .wrap(actix_web::middleware::from_fn(middleware::request_context))
 }
 

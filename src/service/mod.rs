@@ -6,6 +6,7 @@ pub mod auth;
 pub mod components;
 pub mod drafts;
 pub mod groups;
+pub mod idempotency;
 pub mod installations;
 pub mod packs;
 pub mod releases;

@@ -77,6 +77,7 @@ impl Worker {
             }
             done.push(outcome);
         }
+        crate::service::idempotency::expire(&mut conn, self.clock.now())?;
         heartbeats::record_pass(&mut conn, &self.id, self.clock.now().naive_utc(), done.len() as i64)?;
         Ok(done)
     }

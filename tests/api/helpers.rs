@@ -419,3 +419,22 @@ impl TestApp {
 pub fn running(installation: &Value) -> Value {
     installation["versions"][0]["version"].clone()
 }
+
+impl TestApp {
+    /// A JSON POST with an `Idempotency-Key`.
+    pub async fn post_with_key(&self, path: &str, token: &str, key: &str, body: Value) -> TestResponse {
+        let mut response = self
+            .client
+            .post(format!("{}{}", self.base, path))
+            .insert_header(("authorization", format!("Bearer {token}")))
+            .insert_header(("idempotency-key", key))
+            .insert_header(("content-type", "application/json"))
+            .send_body(body.to_string())
+            .await
+            .expect("request sent");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.body().await.expect("body");
+        TestResponse { status, headers, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+    }
+}

@@ -2,6 +2,8 @@
 
 mod helpers;
 
+mod idempotency;
+
 mod accounts;
 mod components;
 mod contract;

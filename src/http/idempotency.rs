@@ -1,0 +1,122 @@
+//! `Idempotency-Key` on every POST (token creation excepted: a secret is never
+//! stored to be replayed). The first 2xx/4xx answer is stored for 24 hours per
+//! account and replayed to retries with the same key and body; a 5xx is not
+//! stored, so a retry runs again.
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpResponse, ResponseError};
+use sha2::{Digest, Sha256};
+
+use super::problem::Problem;
+use super::AppState;
+use crate::error::AppError;
+use crate::service::idempotency::{self as service, Begin};
+
+pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+static REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// `POST /api/v1/accounts/{id}/tokens` mints a secret: never replayed.
+fn is_token_creation(path: &str) -> bool {
+    let segments: Vec<&str> = path.split('/').collect();
+    segments.len() == 6 && segments[3] == "accounts" && segments[5] == "tokens"
+}
+
+/// Whether the key covers this request.
+pub fn applies_to(method: &Method, path: &str) -> bool {
+    method == Method::POST && path.starts_with("/api/v1/") && !is_token_creation(path)
+}
+
+fn bearer(req: &ServiceRequest) -> Option<String> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
+        .map(|(_, token)| token.trim().to_string())
+}
+
+fn problem(req: ServiceRequest, problem: Problem) -> ServiceResponse<BoxBody> {
+    req.into_response(problem.response())
+}
+
+pub async fn idempotency(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let key = req.headers().get(&IDEMPOTENCY_KEY).map(|v| v.to_str().map(str::to_string));
+    let (Some(key), true, Some(token)) = (key, applies_to(req.method(), req.path()), bearer(&req)) else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    let key = match key {
+        Ok(key) if !key.is_empty() && key.len() <= 255 && key.chars().all(|c| c.is_ascii_graphic()) => key,
+        _ => {
+            let detail = "Idempotency-Key must be 1-255 visible ASCII characters";
+            return Ok(problem(req, Problem::new(StatusCode::BAD_REQUEST, "invalid_idempotency_key", detail)));
+        }
+    };
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    let body = match req.extract::<web::Bytes>().await {
+        Ok(body) => body,
+        Err(error) => return Ok(req.error_response(error)),
+    };
+    let fingerprint = {
+        let mut hash = Sha256::new();
+        hash.update(req.method().as_str());
+        hash.update([0]);
+        hash.update(req.uri().to_string());
+        hash.update([0]);
+        hash.update(&body);
+        hash.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    req.set_payload(Payload::from(body));
+
+    let (settings, now, claimed) = (state.settings.clone(), state.clock.now(), key.clone());
+    let begun = state.blocking(move |conn| service::begin(conn, &settings, &token, &claimed, &fingerprint, now)).await;
+    let scope = match begun {
+        Ok(Begin::Started { scope }) => scope,
+        Ok(Begin::Replay(stored)) => {
+            let status = u16::try_from(stored.status.unwrap_or(200)).ok().and_then(|s| StatusCode::from_u16(s).ok());
+            let mut response = HttpResponse::build(status.unwrap_or(StatusCode::OK));
+            if let Some(content_type) = &stored.content_type {
+                response.insert_header((header::CONTENT_TYPE, content_type.as_str()));
+            }
+            if let Some(location) = &stored.location {
+                response.insert_header((header::LOCATION, location.as_str()));
+            }
+            response.insert_header((REPLAYED.clone(), HeaderValue::from_static("true")));
+            return Ok(req.into_response(response.body(stored.body.unwrap_or_default())));
+        }
+        // Authentication fails in the handler too, with the usual 401.
+        Err(AppError::Unauthorized) => return Ok(next.call(req).await?.map_into_boxed_body()),
+        Err(error) => return Ok(req.into_response(error.error_response())),
+    };
+
+    let response = next.call(req).await?;
+    let status = response.status();
+    if status.is_server_error() {
+        let _ = state.blocking(move |conn| service::abandon(conn, &scope, &key)).await;
+        return Ok(response.map_into_boxed_body());
+    }
+    let (request, response) = response.into_parts();
+    let (head, body) = response.into_parts();
+    let bytes =
+        actix_web::body::to_bytes(body).await.map_err(|e| actix_web::error::ErrorInternalServerError(e.into()))?;
+    let header_text = |name| head.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok()).map(str::to_string);
+    let (content_type, location) = (header_text(header::CONTENT_TYPE), header_text(header::LOCATION));
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let stored = state
+        .blocking(move |conn| {
+            service::complete(conn, &scope, &key, status.as_u16(), content_type.as_deref(), location.as_deref(), &text)
+        })
+        .await;
+    if let Err(error) = stored {
+        tracing::error!(%error, "could not store the idempotent response");
+    }
+    Ok(ServiceResponse::new(request, head.set_body(BoxBody::new(bytes))))
+}

@@ -1,0 +1,86 @@
+use chrono::Duration;
+use diesel::prelude::*;
+use packrelease::schema::{components, releases};
+use serde_json::json;
+
+use crate::helpers::backend_tests;
+
+fn components_named(app: &crate::helpers::TestApp, name: &str) -> i64 {
+    app.db(|c| components::table.filter(components::name.eq(name)).count().get_result(c).unwrap())
+}
+
+backend_tests! {
+    async fn a_retried_post_replays_the_first_answer(app: TestApp) {
+        let acme = app.publisher("Acme").await;
+        let body = json!({"name": "Orders", "type": "process"});
+        let first = app.post_with_key("/api/v1/components", &acme.token, "ci-run-1", body.clone()).await;
+        assert_eq!(first.status, 201);
+        let retry = app.post_with_key("/api/v1/components", &acme.token, "ci-run-1", body.clone()).await;
+        assert_eq!((retry.status, &retry.body), (201, &first.body));
+        assert_eq!(retry.header("location"), first.header("location"));
+        assert_eq!(retry.header("idempotent-replayed").as_deref(), Some("true"));
+        assert_eq!(first.header("idempotent-replayed"), None);
+        assert_eq!(components_named(&app, "Orders"), 1, "the work was done once");
+
+        let other = app.post_with_key("/api/v1/components", &acme.token, "ci-run-1", json!({"name": "Other", "type": "process"})).await;
+        other.assert_problem(422, "idempotency_key_reused");
+        // Without a key, a repeat is a new request.
+        app.post("/api/v1/components", &acme.token, body).await.assert_problem(409, "component_name_taken");
+    }
+
+    async fn refusals_are_replayed_and_keys_belong_to_one_account(app: TestApp) {
+        let acme = app.publisher("Acme").await;
+        let globex = app.publisher("Globex").await;
+        let blank = json!({"name": " ", "type": "process"});
+        app.post_with_key("/api/v1/components", &acme.token, "k", blank.clone()).await.assert_problem(422, "validation_failed");
+        let again = app.post_with_key("/api/v1/components", &acme.token, "k", blank).await;
+        again.assert_problem(422, "validation_failed");
+        assert_eq!(again.header("idempotent-replayed").as_deref(), Some("true"));
+        let theirs = app.post_with_key("/api/v1/components", &globex.token, "k", json!({"name": "Theirs", "type": "process"})).await;
+        assert_eq!(theirs.status, 201, "another account's key space");
+        let bad = app.post_with_key("/api/v1/components", &acme.token, "", json!({})).await;
+        assert_eq!(bad.status, 400);
+    }
+
+    async fn actions_are_idempotent_too(app: TestApp) {
+        let acme = app.publisher("Acme").await;
+        let (pack, _) = app.pack_with_component(&acme, "Orders").await;
+        let draft = app.draft(&acme, &pack).await;
+        let path = format!("/api/v1/release-drafts/{}/release", draft["id"].as_str().unwrap());
+        let first = app.post_with_key(&path, &acme.token, "release-1", json!({"schedule": "immediately"})).await;
+        assert_eq!(first.status, 201);
+        let retry = app.post_with_key(&path, &acme.token, "release-1", json!({"schedule": "immediately"})).await;
+        assert_eq!((retry.status, &retry.body["id"]), (201, &first.body["id"]), "a retry does not meet draft_already_released");
+        let made: i64 = app.db(|c| releases::table.count().get_result(c).unwrap());
+        assert_eq!(made, 1);
+    }
+
+    async fn token_creation_is_never_replayed(app: TestApp) {
+        let acme = app.publisher("Acme").await;
+        let path = format!("/api/v1/accounts/{}/tokens", acme.id);
+        let first = app.post_with_key(&path, &acme.token, "t", json!({})).await.expect(201);
+        let second = app.post_with_key(&path, &acme.token, "t", json!({})).await.expect(201);
+        assert_ne!(first["token"], second["token"]);
+    }
+
+    async fn concurrent_duplicates_do_the_work_once(app: TestApp) {
+        let acme = app.publisher("Acme").await;
+        let body = json!({"name": "Racy", "type": "process"});
+        let results = futures_util::future::join_all((0..4).map(|_| app.post_with_key("/api/v1/components", &acme.token, "race", body.clone()))).await;
+        let created: Vec<_> = results.iter().filter(|r| r.status == 201).collect();
+        assert!(!created.is_empty());
+        assert!(created.iter().all(|r| r.body["id"] == created[0].body["id"]));
+        for other in results.iter().filter(|r| r.status != 201) {
+            other.assert_problem(409, "idempotency_in_progress");
+        }
+        assert_eq!(components_named(&app, "Racy"), 1);
+    }
+
+    async fn keys_are_forgotten_after_a_day(app: TestApp) {
+        let acme = app.publisher("Acme").await;
+        let first = app.post_with_key("/api/v1/components", &acme.token, "daily", json!({"name": "A", "type": "process"})).await.expect(201);
+        app.clock.advance(Duration::hours(25));
+        let later = app.post_with_key("/api/v1/components", &acme.token, "daily", json!({"name": "B", "type": "process"})).await.expect(201);
+        assert_ne!(first["id"], later["id"]);
+    }
+}
