@@ -4,6 +4,15 @@ use clap::Args;
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 
+/// Logs to stderr with a tracing `EnvFilter` (`info` when it does not parse),
+/// in colour only on a terminal.
+pub fn init_logging(filter: &str) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
     /// SQLite file path (or sqlite://PATH) or a postgres:// URL.

@@ -57,31 +57,25 @@ pub fn installations(
             )
         })
         .collect();
-    // Batches stay under SQLite's limit of bound variables per statement.
+    // Batches stay under SQLite's limit of bound variables per statement; batch
+    // inserts need the concrete connection.
+    macro_rules! insert_all {
+        ($c:expr) => {{
+            for batch in account_rows.chunks(2_000) {
+                diesel::insert_into(accounts::table).values(batch).execute($c)?;
+            }
+            for batch in member_rows.chunks(2_000) {
+                diesel::insert_into(account_group_members::table).values(batch).execute($c)?;
+            }
+            for batch in installation_rows.chunks(2_000) {
+                diesel::insert_into(installations::table).values(batch).execute($c)?;
+            }
+        }};
+    }
     conn.transaction::<_, diesel::result::Error, _>(|conn| {
         match conn {
-            DbConnection::Sqlite(c) => {
-                for batch in account_rows.chunks(2_000) {
-                    diesel::insert_into(accounts::table).values(batch).execute(c)?;
-                }
-                for batch in member_rows.chunks(2_000) {
-                    diesel::insert_into(account_group_members::table).values(batch).execute(c)?;
-                }
-                for batch in installation_rows.chunks(2_000) {
-                    diesel::insert_into(installations::table).values(batch).execute(c)?;
-                }
-            }
-            DbConnection::Postgresql(c) => {
-                for batch in account_rows.chunks(2_000) {
-                    diesel::insert_into(accounts::table).values(batch).execute(c)?;
-                }
-                for batch in member_rows.chunks(2_000) {
-                    diesel::insert_into(account_group_members::table).values(batch).execute(c)?;
-                }
-                for batch in installation_rows.chunks(2_000) {
-                    diesel::insert_into(installations::table).values(batch).execute(c)?;
-                }
-            }
+            DbConnection::Sqlite(c) => insert_all!(c),
+            DbConnection::Postgresql(c) => insert_all!(c),
         }
         Ok(())
     })
