@@ -41,27 +41,40 @@ fn run(cli: Cli) -> Result<(), String> {
     let url = DatabaseUrl::parse(&cli.database.database_url)?;
     let pool = db::open(&url, 2)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let worker = Worker::register(pool, clock, cli.worker.poll_interval, false).map_err(|e| e.to_string())?;
     if cli.once {
+        let worker = Worker::register(pool, clock, cli.worker.poll_interval, false).map_err(|e| e.to_string())?;
         let result = worker.pass().map_err(|e| format!("the pass failed: {e}"));
         worker.finish();
         let done = result?;
         tracing::info!(carried_out = done.len(), "pass complete");
         return Ok(());
     }
+    // Handlers first, so a SIGTERM that comes as soon as the worker is up still stops it cleanly.
+    let system = actix_web::rt::System::new();
+    let signals = system.block_on(async { Signals::install() }).map_err(|e| format!("cannot handle signals: {e}"))?;
+    let worker = Worker::register(pool, clock, cli.worker.poll_interval, false).map_err(|e| e.to_string())?;
     let handle = worker.spawn();
-    actix_web::rt::System::new().block_on(wait_for_signal()).map_err(|e| format!("cannot wait for signals: {e}"))?;
+    system.block_on(signals.wait());
     tracing::info!("stopping: finishing the release in hand");
     handle.stop();
     Ok(())
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn wait_for_signal() -> std::io::Result<()> {
-    use actix_web::rt::signal::unix::{signal, SignalKind};
-    let mut terminate = signal(SignalKind::terminate())?;
-    let interrupt = std::pin::pin!(actix_web::rt::signal::ctrl_c());
-    let terminated = std::pin::pin!(terminate.recv());
-    futures_util::future::select(interrupt, terminated).await;
-    Ok(())
+/// SIGTERM and SIGINT, caught from the moment they are installed.
+struct Signals {
+    terminate: actix_web::rt::signal::unix::Signal,
+    interrupt: actix_web::rt::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        use actix_web::rt::signal::unix::{signal, SignalKind};
+        Ok(Self { terminate: signal(SignalKind::terminate())?, interrupt: signal(SignalKind::interrupt())? })
+    }
+
+    async fn wait(mut self) {
+        let terminated = std::pin::pin!(self.terminate.recv());
+        let interrupted = std::pin::pin!(self.interrupt.recv());
+        futures_util::future::select(terminated, interrupted).await;
+    }
 }
