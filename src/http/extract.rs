@@ -117,6 +117,15 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     {
         return Err(AppError::invalid("body", "invalid_type", "the body must be a JSON object"));
     }
+    // JSON can carry a NUL character (`\u0000`) that no text column stores:
+    // refuse it here for every field at once.
+    if bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+        return Err(AppError::invalid(
+            "body",
+            "invalid_character",
+            "text must not contain the NUL character (\\u0000)",
+        ));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let malformed = |error: serde_json::Error| AppError::BadRequest {
         code: "malformed_json",

@@ -18,6 +18,8 @@ use crate::service::idempotency::{self as service, Begin};
 
 pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 static REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+/// Set on answers whose condition passes by itself (a lost race): not to be replayed.
+static RETRY: HeaderName = HeaderName::from_static("retry-after");
 
 /// `POST /api/v1/accounts/{id}/tokens` mints a secret: never replayed.
 fn is_token_creation(path: &str) -> bool {
@@ -99,7 +101,9 @@ pub async fn idempotency(
 
     let response = next.call(req).await?;
     let status = response.status();
-    if status.is_server_error() {
+    // A 5xx is not stored, nor a 409 that says "retry": a retry must run again.
+    let retryable = response.headers().get(&RETRY).is_some();
+    if status.is_server_error() || retryable {
         let _ = state.blocking(move |conn| service::abandon(conn, &scope, &key)).await;
         return Ok(response.map_into_boxed_body());
     }

@@ -51,7 +51,13 @@ impl Problem {
 
     pub fn response(&self) -> HttpResponse {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        HttpResponse::build(status).insert_header((header::CONTENT_TYPE, CONTENT_TYPE)).json(self)
+        let mut response = HttpResponse::build(status);
+        response.insert_header((header::CONTENT_TYPE, CONTENT_TYPE));
+        // Conditions that pass by themselves: a lost race, a busy or absent database.
+        if matches!(self.code.as_str(), "conflict" | "idempotency_in_progress" | "database_unavailable") {
+            response.insert_header((header::RETRY_AFTER, "1"));
+        }
+        response.json(self)
     }
 }
 

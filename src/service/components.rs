@@ -164,6 +164,8 @@ pub fn delete_version(conn: &mut DbConnection, ctx: &Ctx, component_id: &str, ve
     conn.write_transaction(|conn| {
         let component = owned_component(conn, ctx, component_id)?;
         let version = versions::find_live(conn, &component.id, version)?.ok_or(AppError::NotFound)?;
+        // Lock it (as releasing it does), then see whether a release names it.
+        versions::lock(conn, std::slice::from_ref(&version.id))?;
         if versions::is_protected(conn, &version.id)? {
             return Err(AppError::conflict(
                 "version_in_use",

@@ -9,7 +9,7 @@ use crate::domain::component::ComponentType;
 use crate::domain::pack::{self, InstallationType};
 use crate::domain::text::{self, Checks};
 use crate::error::{AppError, AppResult};
-use crate::store::packs::{self as store, Member, Pack, PackComponent};
+use crate::store::packs::{self as store, ListView, Member, Pack, PackComponent};
 use crate::store::releases::{self, Release};
 use crate::store::versions;
 use crate::store::{groups, installations};
@@ -175,6 +175,8 @@ pub fn delete_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<()
 pub fn add_member(conn: &mut DbConnection, ctx: &Ctx, pack_id: &str, component_id: &str) -> AppResult<MemberView> {
     conn.write_transaction(|conn| {
         let pack = owned_pack(conn, ctx, pack_id)?;
+        // Serialises with releases and other membership changes of this pack (PostgreSQL).
+        releases::lock_pack(conn, &pack.id)?;
         refuse_if_scheduled(conn, &pack.id)?;
         let component = match visible_component(conn, ctx, component_id) {
             Ok(component) if component.owner_id == pack.publisher_id => component,
@@ -212,9 +214,17 @@ pub fn add_member(conn: &mut DbConnection, ctx: &Ctx, pack_id: &str, component_i
             }
         };
         store::bump_revision(conn, &pack.id, ctx.now())?;
-        let member = store::find_member(conn, &pack.id, &component.id)?.ok_or(AppError::NotFound)?;
+        let member = store::find_member(conn, &pack.id, &component.id, ListView::Members)?.ok_or(AppError::NotFound)?;
         Ok(MemberView { member, latest_version: latest.map(|v| v.version) })
     })
+}
+
+/// A subscriber sees what it runs (released components); the catalog's owner, the members.
+fn member_view(ctx: &Ctx) -> ListView {
+    match ctx.caller.catalog_scope().owner_filter() {
+        Some(_) => ListView::Members,
+        None => ListView::Released,
+    }
 }
 
 /// Members with their latest versions; a subscriber sees released versions only.
@@ -240,7 +250,7 @@ pub fn list_members(
     page: &PageRequest,
 ) -> AppResult<Page<MemberView>> {
     let pack = visible_pack(conn, ctx, pack_id)?;
-    let rows = store::list_members(conn, &pack.id, page)?;
+    let rows = store::list_members(conn, &pack.id, member_view(ctx), page)?;
     let page = Page::from_rows(rows, page, |m| &m.component_id);
     let next_cursor = page.next_cursor;
     Ok(Page { items: with_latest(conn, ctx, page.items)?, next_cursor })
@@ -248,7 +258,7 @@ pub fn list_members(
 
 pub fn get_member(conn: &mut DbConnection, ctx: &Ctx, pack_id: &str, component_id: &str) -> AppResult<MemberView> {
     let pack = visible_pack(conn, ctx, pack_id)?;
-    let member = store::find_member(conn, &pack.id, component_id)?.ok_or(AppError::NotFound)?;
+    let member = store::find_member(conn, &pack.id, component_id, member_view(ctx))?.ok_or(AppError::NotFound)?;
     Ok(with_latest(conn, ctx, vec![member])?.remove(0))
 }
 
@@ -257,6 +267,8 @@ pub fn get_member(conn: &mut DbConnection, ctx: &Ctx, pack_id: &str, component_i
 pub fn remove_member(conn: &mut DbConnection, ctx: &Ctx, pack_id: &str, component_id: &str) -> AppResult<()> {
     conn.write_transaction(|conn| {
         let pack = owned_pack(conn, ctx, pack_id)?;
+        // Serialises with releases and other membership changes of this pack (PostgreSQL).
+        releases::lock_pack(conn, &pack.id)?;
         refuse_if_scheduled(conn, &pack.id)?;
         let row = store::find_pack_component(conn, &pack.id, component_id)?
             .filter(|row| row.member)

@@ -121,6 +121,9 @@ pub fn release_draft(
                 previous_version_id: item.released_version_id.clone(),
             })
             .collect();
+        // Lock the selected versions (as deleting one does) before checking none was deleted.
+        let selected: Vec<String> = items.iter().filter_map(|item| item.version_id.clone()).collect();
+        crate::store::versions::lock(conn, &selected)?;
         store::insert(conn, &release, &items)?;
         if let Some(reason) = undeliverable(conn, &release.id)? {
             return Err(AppError::conflict("draft_stale", reason));
@@ -197,8 +200,8 @@ pub fn get_release(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<Re
 fn scheduled_release(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<Release> {
     let release = visible_release(conn, ctx, id)?;
     ctx.caller.publisher_id()?;
-    store::lock_pack(conn, &release.pack_id)?;
-    let release = store::find(conn, id)?.ok_or(AppError::NotFound)?;
+    // The release row first, as the worker takes it: no lock-order deadlock.
+    let release = store::lock(conn, &release.id)?.ok_or(AppError::NotFound)?;
     if release.status != ReleaseStatus::Scheduled.as_str() {
         return Err(AppError::conflict(
             "release_not_scheduled",

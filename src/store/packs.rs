@@ -148,25 +148,49 @@ fn members_query() -> MembersQuery {
     ))
 }
 
-/// The pack's current members, by component id.
-pub fn list_members(conn: &mut DbConnection, pack_id: &str, page: &PageRequest) -> QueryResult<Vec<Member>> {
-    let mut query = members_query()
-        .filter(pack_components::pack_id.eq(pack_id.to_string()))
-        .filter(pack_components::member.eq(true))
-        .into_boxed();
+/// Which rows of a pack's component list a caller sees.
+#[derive(Clone, Copy)]
+pub enum ListView {
+    /// What the pack holds now (its publisher's view).
+    Members,
+    /// What subscribers run: every released component, removed ones included.
+    Released,
+}
+
+/// The pack's component list, by component id.
+pub fn list_members(
+    conn: &mut DbConnection,
+    pack_id: &str,
+    view: ListView,
+    page: &PageRequest,
+) -> QueryResult<Vec<Member>> {
+    let mut query = members_query().filter(pack_components::pack_id.eq(pack_id.to_string())).into_boxed();
+    query = match view {
+        ListView::Members => query.filter(pack_components::member.eq(true)),
+        ListView::Released => query.filter(pack_components::released_version_id.is_not_null()),
+    };
     if let Some(after) = &page.after {
         query = query.filter(pack_components::component_id.gt(after.clone()));
     }
     query.order(pack_components::component_id.asc()).limit(page.fetch()).load(conn)
 }
 
-pub fn find_member(conn: &mut DbConnection, pack_id: &str, component_id: &str) -> QueryResult<Option<Member>> {
-    members_query()
-        .filter(pack_components::pack_id.eq(pack_id))
-        .filter(pack_components::component_id.eq(component_id))
-        .filter(pack_components::member.eq(true))
-        .first(conn)
-        .optional()
+pub fn find_member(
+    conn: &mut DbConnection,
+    pack_id: &str,
+    component_id: &str,
+    view: ListView,
+) -> QueryResult<Option<Member>> {
+    let query = members_query()
+        .filter(pack_components::pack_id.eq(pack_id.to_string()))
+        .filter(pack_components::component_id.eq(component_id.to_string()))
+        .into_boxed();
+    match view {
+        ListView::Members => query.filter(pack_components::member.eq(true)),
+        ListView::Released => query.filter(pack_components::released_version_id.is_not_null()),
+    }
+    .first(conn)
+    .optional()
 }
 
 /// Every row of the pack's component list: members and removed-but-released components.

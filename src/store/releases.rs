@@ -264,3 +264,14 @@ pub fn lock_pack(conn: &mut DbConnection, pack_id: &str) -> QueryResult<usize> {
         .set(integration_packs::revision.eq(integration_packs::revision))
         .execute(conn)
 }
+
+/// Locks the release row (PostgreSQL `FOR UPDATE`, waiting for a worker that
+/// holds it) and reads it again.
+pub fn lock(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Release>> {
+    match conn {
+        DbConnection::Postgresql(pg) => {
+            releases::table.find(id).select(Release::as_select()).for_update().first(pg).optional()
+        }
+        DbConnection::Sqlite(sqlite) => releases::table.find(id).select(Release::as_select()).first(sqlite).optional(),
+    }
+}

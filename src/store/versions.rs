@@ -132,3 +132,14 @@ pub fn strings_of(conn: &mut DbConnection, ids: &[String]) -> QueryResult<HashMa
         .load(conn)?;
     Ok(rows.into_iter().collect())
 }
+
+/// Locks these version rows until the transaction ends (PostgreSQL), so
+/// deleting a version and releasing it cannot both succeed.
+pub fn lock(conn: &mut DbConnection, ids: &[String]) -> QueryResult<usize> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    diesel::update(component_versions::table.filter(component_versions::id.eq_any(ids)))
+        .set(component_versions::deleted_at.eq(component_versions::deleted_at))
+        .execute(conn)
+}

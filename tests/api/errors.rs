@@ -36,6 +36,14 @@ backend_tests! {
         }
     }
 
+    async fn nul_characters_are_refused_not_stored(app: TestApp) {
+        let acme = app.publisher("Acme").await;
+        let body = r#"{"name":"Pack","installation_type":"single","description":"a\u0000b"}"#;
+        let refused = app.request("POST", "/api/v1/integration-packs", Some(&acme.token), Some(("application/json", body.as_bytes().to_vec()))).await;
+        refused.assert_problem(422, "validation_failed");
+        assert_eq!(refused.body["errors"][0]["code"], "invalid_character");
+    }
+
     async fn unknown_routes_methods_and_ids_are_problems(app: TestApp) {
         let acme = app.publisher("Acme").await;
         app.get("/api/v1/nothing-here", &acme.token).await.assert_problem(404, "not_found");

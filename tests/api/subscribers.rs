@@ -83,6 +83,12 @@ backend_tests! {
         assert_eq!(app.get("/api/v1/integration-packs", &customer.token).await.expect(200)["items"][0]["id"], pack.as_str());
         let members = app.get(&format!("/api/v1/integration-packs/{pack}/components"), &customer.token).await.expect(200);
         assert_eq!((members["items"][0]["released_version"].clone(), members["items"][0]["latest_version"].clone()), (json!("1.0"), Value::Null));
+        // A component added but not released yet is not the subscriber's business.
+        let unreleased = app.shareable_component(&acme, "Unreleased").await;
+        app.add_member(&acme, &pack, &unreleased).await;
+        let members = app.get(&format!("/api/v1/integration-packs/{pack}/components"), &customer.token).await.expect(200);
+        assert_eq!(members["items"].as_array().unwrap().len(), 1);
+        app.get(&format!("/api/v1/integration-packs/{pack}/components/{unreleased}"), &customer.token).await.assert_problem(404, "not_found");
         app.patch(&format!("/api/v1/integration-packs/{pack}"), &customer.token, json!({"name": "x"})).await.assert_problem(403, "forbidden");
         app.request("POST", &format!("/api/v1/integration-packs/{pack}/release-drafts"), Some(&customer.token), None).await.assert_problem(403, "forbidden");
 
