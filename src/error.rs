@@ -88,6 +88,13 @@ impl From<diesel::result::Error> for AppError {
             Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) | Error::BrokenTransactionManager => {
                 Self::Unavailable(Box::new(error))
             }
+            // A deadlock (PostgreSQL) or a lock not granted in time (SQLite busy):
+            // nothing was written, and a retry will go through.
+            Error::DatabaseError(_, ref info)
+                if info.message().contains("deadlock detected") || info.message().contains("database is locked") =>
+            {
+                Self::Unavailable(Box::new(error))
+            }
             other => Self::internal(other),
         }
     }
