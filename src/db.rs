@@ -133,10 +133,12 @@ impl DatabaseUrl {
             Backend::Sqlite => {
                 let mut conn =
                     SqliteConnection::establish(&self.target).map_err(|e| ConnectError::Fatal(e.to_string()))?;
+                // No connection checkpoints on commit (a request would pay for copying
+                // the whole WAL back); `spawn_checkpointer` does it in the background.
                 conn.batch_execute(
                     "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
                      PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
-                     PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY;",
+                     PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0;",
                 )
                 .map_err(|e| ConnectError::Fatal(format!("cannot open {}: {e}", self.target)))?;
                 Ok(DbConnection::Sqlite(conn))
@@ -241,6 +243,28 @@ impl r2d2::ManageConnection for ConnectionManager {
     }
 }
 
+/// Copies a SQLite WAL back into the database file every second, off the
+/// request path, without blocking readers or writers (PASSIVE). Stops when the
+/// database file is gone.
+fn spawn_checkpointer(url: &DatabaseUrl) {
+    let path = std::path::PathBuf::from(&url.target);
+    let target = url.target.clone();
+    let spawned = std::thread::Builder::new().name("sqlite-checkpoint".into()).spawn(move || loop {
+        std::thread::sleep(Duration::from_secs(1));
+        if !path.exists() {
+            return;
+        }
+        if let Ok(mut conn) = SqliteConnection::establish(&target) {
+            if let Err(error) = conn.batch_execute("PRAGMA busy_timeout = 1000; PRAGMA wal_checkpoint(PASSIVE);") {
+                tracing::debug!(%error, "WAL checkpoint skipped");
+            }
+        }
+    });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "cannot start the WAL checkpointer; the WAL will grow until restart");
+    }
+}
+
 /// Connects (with start-up patience), migrates, and builds the pool.
 pub fn open(url: &DatabaseUrl, pool_size: u32) -> Result<DbPool, String> {
     let mut conn = url.connect_at_startup(Duration::from_secs(10))?;
@@ -249,6 +273,9 @@ pub fn open(url: &DatabaseUrl, pool_size: u32) -> Result<DbPool, String> {
         tracing::info!(applied, "applied database migrations");
     }
     drop(conn);
+    if url.backend == Backend::Sqlite {
+        spawn_checkpointer(url);
+    }
     r2d2::Pool::builder()
         .max_size(pool_size)
         .min_idle(Some(1))
