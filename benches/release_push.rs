@@ -121,8 +121,11 @@ fn main() {
         let seeding = Instant::now();
         let mut conn = pool.get().expect("connection");
         seed::installations(&mut conn, &publisher, &group, &pack, &first, n, PER_ACCOUNT);
-        // Fresh statistics, as a live database has them.
+        // A database at rest: fresh statistics, and (SQLite) the WAL checkpointed.
         diesel::sql_query("ANALYZE").execute(&mut conn).expect("analyze");
+        if let packrelease::db::DbConnection::Sqlite(_) = &*conn {
+            diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).expect("checkpoint");
+        }
         drop(conn);
         eprintln!("seeded {n} installations in {:.1}s", seeding.elapsed().as_secs_f64());
 

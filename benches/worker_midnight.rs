@@ -63,8 +63,10 @@ fn setup(conn: &mut DbConnection, packs_wanted: usize, per_pack: usize) {
         .set(releases::due_at.eq(Utc::now().naive_utc()))
         .execute(conn)
         .expect("make due");
-    if let DbConnection::Postgresql(_) = conn {
-        diesel::sql_query("ANALYZE").execute(conn).expect("analyze");
+    // A database at rest: fresh statistics, and (SQLite) the WAL checkpointed.
+    diesel::sql_query("ANALYZE").execute(conn).expect("analyze");
+    if let DbConnection::Sqlite(_) = conn {
+        diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").execute(conn).expect("checkpoint");
     }
 }
 
