@@ -34,10 +34,6 @@ pub struct PageRequest {
 }
 
 impl PageRequest {
-    pub fn all() -> Self {
-        Self { limit: i64::MAX - 1, after: None }
-    }
-
     /// How many rows to fetch: one more than the page, to know whether another follows.
     pub fn fetch(&self) -> i64 {
         self.limit + 1

@@ -116,11 +116,6 @@ pub fn is_protected(conn: &mut DbConnection, id: &str) -> QueryResult<bool> {
     diesel::select(released.or(in_release)).get_result(conn)
 }
 
-/// A live, shareable version by its string: what a draft may select.
-pub fn find_selectable(conn: &mut DbConnection, component_id: &str, version: &str) -> QueryResult<Option<Version>> {
-    find_live(conn, component_id, version).map(|found| found.filter(|v| v.shareable))
-}
-
 /// Version strings by version id.
 pub fn strings_of(conn: &mut DbConnection, ids: &[String]) -> QueryResult<HashMap<String, String>> {
     if ids.is_empty() {
