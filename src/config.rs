@@ -4,6 +4,17 @@ use clap::Args;
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 
+/// A binary's exit: 0, or 1 with `error: <message>` on stderr.
+pub fn exit_code(result: Result<(), String>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Logs to stderr with a tracing `EnvFilter` (`info` when it does not parse),
 /// in colour only on a terminal.
 pub fn init_logging(filter: &str) {

@@ -48,13 +48,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     packrelease::config::init_logging(&cli.log);
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    packrelease::config::exit_code(run(cli))
 }
 
 fn run(cli: Cli) -> Result<(), String> {
