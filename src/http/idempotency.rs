@@ -11,6 +11,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse, ResponseError};
 use sha2::{Digest, Sha256};
 
+use super::extract::bearer_token;
 use super::problem::Problem;
 use super::AppState;
 use crate::error::AppError;
@@ -32,15 +33,6 @@ pub fn applies_to(method: &Method, path: &str) -> bool {
     method == Method::POST && path.starts_with("/api/v1/") && !is_token_creation(path)
 }
 
-fn bearer(req: &ServiceRequest) -> Option<String> {
-    req.headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
-        .map(|(_, token)| token.trim().to_string())
-}
-
 fn problem(req: ServiceRequest, problem: Problem) -> ServiceResponse<BoxBody> {
     req.into_response(problem.response())
 }
@@ -50,7 +42,8 @@ pub async fn idempotency(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let key = req.headers().get(&IDEMPOTENCY_KEY).map(|v| v.to_str().map(str::to_string));
-    let (Some(key), true, Some(token)) = (key, applies_to(req.method(), req.path()), bearer(&req)) else {
+    let (Some(key), true, Some(token)) = (key, applies_to(req.method(), req.path()), bearer_token(req.headers()))
+    else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
     let key = match key {

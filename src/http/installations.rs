@@ -10,9 +10,8 @@ use super::extract::{ApiJson, Bearer, OptionalJson, PageQuery};
 use super::problem::responses::{
     BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge, Unauthorized, Unavailable, Unprocessable,
 };
-use super::releases::{NoInput, ReleaseItem};
+use super::releases::{zone_of, NoInput, ReleaseItem};
 use super::{created, list_response, AppState};
-use crate::domain::release::Change;
 use crate::domain::schedule;
 use crate::error::AppResult;
 use crate::service::installations::{self as service, InstallationView, NewInstallation};
@@ -98,16 +97,6 @@ pub struct Installation {
     pub history: Vec<Push>,
 }
 
-fn release_item(item: crate::store::releases::NamedItem) -> ReleaseItem {
-    ReleaseItem {
-        change: Change::between(item.previous_version.as_deref(), item.version.as_deref()),
-        component_id: item.component_id,
-        name: item.name,
-        version: item.version,
-        previous_version: item.previous_version,
-    }
-}
-
 impl From<InstallationView> for Installation {
     fn from(view: InstallationView) -> Self {
         let i = view.installation;
@@ -126,14 +115,14 @@ impl From<InstallationView> for Installation {
             pending_update: view.pending_update.map(|pending| {
                 let release = pending.release;
                 let due_at = release.due_at.and_utc();
-                let zone = release.time_zone.parse().unwrap_or(schedule::DEFAULT_TIME_ZONE);
+                let zone = zone_of(&release.time_zone);
                 PendingUpdate {
                     release_id: release.id,
                     release_on: release.release_on,
                     due_at,
                     due_at_local: schedule::local_rfc3339(due_at, zone),
                     time_zone: release.time_zone,
-                    changes: pending.changes.into_iter().map(release_item).collect(),
+                    changes: pending.changes.into_iter().map(ReleaseItem::from).collect(),
                 }
             }),
             installed_at: i.installed_at.and_utc(),

@@ -17,7 +17,7 @@ use crate::domain::release::{Change, ReleaseStatus, Schedule};
 use crate::domain::schedule;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::service::releases::{self as service, ListFilter, ReleaseView, ScheduleCursor, ScheduleRequest};
-use crate::store::releases::Release as ReleaseRow;
+use crate::store::releases::{NamedItem, Release as ReleaseRow};
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(release_draft)
@@ -29,9 +29,9 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(release_schedule);
 }
 
-/// The release's zone, as stored (the default zone if it no longer parses).
-fn zone_of(row: &ReleaseRow) -> Tz {
-    row.time_zone.parse().unwrap_or(schedule::DEFAULT_TIME_ZONE)
+/// A release's zone, as stored (the default zone if it no longer parses).
+pub fn zone_of(time_zone: &str) -> Tz {
+    time_zone.parse().unwrap_or(schedule::DEFAULT_TIME_ZONE)
 }
 
 /// When a scheduled release is due, as the pack shows it above its component list.
@@ -50,7 +50,7 @@ impl From<ReleaseRow> for ScheduledRelease {
     fn from(row: ReleaseRow) -> Self {
         let due_at = row.due_at.and_utc();
         Self {
-            due_at_local: schedule::local_rfc3339(due_at, zone_of(&row)),
+            due_at_local: schedule::local_rfc3339(due_at, zone_of(&row.time_zone)),
             release_on: row.release_on.unwrap_or_else(|| due_at.date_naive()),
             id: row.id,
             due_at,
@@ -122,11 +122,23 @@ pub struct PushCounts {
     pub applied_early: i64,
 }
 
+impl From<NamedItem> for ReleaseItem {
+    fn from(item: NamedItem) -> Self {
+        Self {
+            change: Change::between(item.previous_version.as_deref(), item.version.as_deref()),
+            component_id: item.component_id,
+            name: item.name,
+            version: item.version,
+            previous_version: item.previous_version,
+        }
+    }
+}
+
 impl From<ReleaseView> for Release {
     fn from(view: ReleaseView) -> Self {
         let row = view.release;
         let counts = view.counts;
-        let zone = zone_of(&row);
+        let zone = zone_of(&row.time_zone);
         let due_at = row.due_at.and_utc();
         let released_at = row.released_at.map(|at| at.and_utc());
         let late_by_seconds = released_at.and_then(|at| schedule::lateness(due_at, at));
@@ -148,17 +160,7 @@ impl From<ReleaseView> for Release {
             requested_by: row.requested_by,
             created_at: row.created_at.and_utc(),
             updated_at: row.updated_at.and_utc(),
-            items: view
-                .items
-                .into_iter()
-                .map(|item| ReleaseItem {
-                    change: Change::between(item.previous_version.as_deref(), item.version.as_deref()),
-                    component_id: item.component_id,
-                    name: item.name,
-                    version: item.version,
-                    previous_version: item.previous_version,
-                })
-                .collect(),
+            items: view.items.into_iter().map(ReleaseItem::from).collect(),
             push_counts: PushCounts {
                 targeted: counts.targeted,
                 applied: counts.applied,

@@ -1,7 +1,7 @@
 //! Installations: a subscriber account runs a pack shared with it, sees a
 //! pending update while a release of it is scheduled, and may apply it early.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use super::accounts::get_account;
 use super::packs::visible_pack;
@@ -186,15 +186,13 @@ pub fn apply_update(conn: &mut DbConnection, ctx: &Ctx, account_id: &str, id: &s
 /// Versions, subscription, pending update and history of installations, in a
 /// fixed number of queries whatever their number.
 fn views(conn: &mut DbConnection, installations: Vec<Installation>) -> AppResult<Vec<InstallationView>> {
-    let mut by_pack: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for i in &installations {
-        by_pack.entry(i.pack_id.clone()).or_default().push(i.account_id.clone());
-    }
-    let pack_ids: Vec<String> = by_pack.keys().cloned().collect();
-    let mut subscribed = HashMap::new();
-    for (pack, accounts) in &by_pack {
-        subscribed.insert(pack.clone(), store::subscribed_accounts(conn, pack, accounts)?);
-    }
+    let mut pack_ids: Vec<String> = installations.iter().map(|i| i.pack_id.clone()).collect();
+    pack_ids.sort_unstable();
+    pack_ids.dedup();
+    let mut account_ids: Vec<String> = installations.iter().map(|i| i.account_id.clone()).collect();
+    account_ids.sort_unstable();
+    account_ids.dedup();
+    let subscribed = store::subscriptions(conn, &account_ids, &pack_ids)?;
     let scheduled = releases::scheduled_for(conn, &pack_ids)?;
     let mut release_ids: Vec<String> = installations.iter().filter_map(|i| i.release_id.clone()).collect();
     release_ids.extend(scheduled.values().map(|r| r.id.clone()));
@@ -206,8 +204,7 @@ fn views(conn: &mut DbConnection, installations: Vec<Installation>) -> AppResult
         .into_iter()
         .map(|installation| {
             let current = installation.release_id.as_ref().and_then(|r| items.get(r)).unwrap_or(&no_items);
-            let is_subscribed =
-                subscribed.get(&installation.pack_id).is_some_and(|s| s.contains(&installation.account_id));
+            let is_subscribed = subscribed.contains(&(installation.account_id.clone(), installation.pack_id.clone()));
             let pending_update = scheduled
                 .get(&installation.pack_id)
                 .filter(|release| is_subscribed && installation.release_id.as_ref() != Some(&release.id))

@@ -101,20 +101,20 @@ pub fn uninstall(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> QueryR
         .execute(conn)
 }
 
-/// Of these accounts, the ones subscribed to the pack (one of their groups has it).
-pub fn subscribed_accounts(
+/// Of these (account, pack) pairs, the subscribed ones (one of the account's groups has the pack).
+pub fn subscriptions(
     conn: &mut DbConnection,
-    pack_id: &str,
     account_ids: &[String],
-) -> QueryResult<HashSet<String>> {
-    if account_ids.is_empty() {
+    pack_ids: &[String],
+) -> QueryResult<HashSet<(String, String)>> {
+    if account_ids.is_empty() || pack_ids.is_empty() {
         return Ok(HashSet::new());
     }
-    let rows: Vec<String> = account_group_members::table
+    let rows: Vec<(String, String)> = account_group_members::table
         .inner_join(account_group_packs::table.on(account_group_packs::group_id.eq(account_group_members::group_id)))
-        .filter(account_group_packs::pack_id.eq(pack_id))
+        .filter(account_group_packs::pack_id.eq_any(pack_ids))
         .filter(account_group_members::account_id.eq_any(account_ids))
-        .select(account_group_members::account_id)
+        .select((account_group_members::account_id, account_group_packs::pack_id))
         .distinct()
         .load(conn)?;
     Ok(rows.into_iter().collect())
