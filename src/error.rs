@@ -40,6 +40,9 @@ pub enum AppError {
     /// Fields of a parseable body break rules (422 `validation_failed`).
     #[error("the request has invalid fields")]
     Validation(Vec<FieldError>),
+    /// `If-Match` names none of the resource's current entity tags (412).
+    #[error("the resource changed since it was read: If-Match does not match its current ETag")]
+    PreconditionFailed,
     /// The request cannot be read at all (400).
     #[error("{detail}")]
     BadRequest { code: &'static str, detail: String },

@@ -41,6 +41,11 @@ impl Checks {
     }
 }
 
+/// Lower-case hexadecimal, as tokens, fingerprints and entity tags are written.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,9 +6,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::conditional::{representation_tag, Precondition};
 use super::extract::{ApiJson, Bearer, OptionalJson};
 use super::problem::responses::{
-    BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge, Unauthorized, Unavailable, Unprocessable,
+    BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge, PreconditionFailed, Unauthorized,
+    Unavailable, Unprocessable,
 };
 use super::releases::NoInput;
 use super::{created, AppState};
@@ -16,6 +18,7 @@ use crate::domain::component::ComponentType;
 use crate::domain::release::Change;
 use crate::error::AppResult;
 use crate::service::drafts::{self as service, DraftView, Selection};
+use crate::service::precondition::Tagged;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_draft).service(get_draft).service(select_versions).service(delete_draft);
@@ -62,6 +65,13 @@ pub struct ReleaseDraft {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub items: Vec<DraftItem>,
+}
+
+/// `If-Match` compares with the tag of the representation a GET answers.
+impl Tagged for DraftView {
+    fn etag(&self) -> String {
+        representation_tag(&ReleaseDraft::from(self.clone()))
+    }
 }
 
 impl From<DraftView> for ReleaseDraft {
@@ -168,14 +178,14 @@ pub async fn get_draft(
 /// per-item errors (`not_in_draft`, `removed_from_pack`, `not_found`, `version_not_shareable`).
 #[utoipa::path(
     tag = "releases",
-    params(("id" = Uuid, Path, description = "Release draft id")),
+    params(("id" = Uuid, Path, description = "Release draft id"), Precondition),
     request_body = SelectVersions,
     responses(
         (status = 200, body = ReleaseDraft), (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
         (status = 404, response = NotFound), (status = 409, response = Conflict),
         (status = 413, response = PayloadTooLarge), (status = 422, response = Unprocessable),
-        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+        (status = 412, response = PreconditionFailed), (status = 500, response = InternalError), (status = 503, response = Unavailable),
     )
 )]
 #[patch("/release-drafts/{id}")]
@@ -183,6 +193,7 @@ pub async fn select_versions(
     state: web::Data<AppState>,
     bearer: Bearer,
     id: web::Path<Uuid>,
+    if_match: Precondition,
     body: ApiJson<SelectVersions>,
 ) -> AppResult<web::Json<ReleaseDraft>> {
     let id = id.to_string();
@@ -192,23 +203,30 @@ pub async fn select_versions(
         .into_iter()
         .map(|VersionSelection { component_id, version }| Selection { component_id, version })
         .collect();
-    let draft = state.call(bearer, move |conn, ctx| service::select_versions(conn, ctx, &id, selections)).await?;
+    let draft = state
+        .call(bearer, move |conn, ctx| service::select_versions(conn, ctx, &id, if_match.0.as_ref(), selections))
+        .await?;
     Ok(web::Json(draft.into()))
 }
 
 /// Discard a draft.
 #[utoipa::path(
     tag = "releases",
-    params(("id" = Uuid, Path, description = "Release draft id")),
+    params(("id" = Uuid, Path, description = "Release draft id"), Precondition),
     responses(
         (status = 204, description = "Discarded"), (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden), (status = 404, response = NotFound),
-        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+        (status = 412, response = PreconditionFailed), (status = 500, response = InternalError), (status = 503, response = Unavailable),
     )
 )]
 #[delete("/release-drafts/{id}")]
-pub async fn delete_draft(state: web::Data<AppState>, bearer: Bearer, id: web::Path<Uuid>) -> AppResult<HttpResponse> {
+pub async fn delete_draft(
+    state: web::Data<AppState>,
+    bearer: Bearer,
+    id: web::Path<Uuid>,
+    if_match: Precondition,
+) -> AppResult<HttpResponse> {
     let id = id.to_string();
-    state.call(bearer, move |conn, ctx| service::delete_draft(conn, ctx, &id)).await?;
+    state.call(bearer, move |conn, ctx| service::delete_draft(conn, ctx, &id, if_match.0.as_ref())).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use super::extract::bearer_token;
 use super::problem::Problem;
 use super::AppState;
+use crate::domain::text;
 use crate::error::AppError;
 use crate::service::idempotency::{self as service, Begin};
 
@@ -67,7 +68,7 @@ pub async fn idempotency(
         hash.update(req.uri().to_string());
         hash.update([0]);
         hash.update(&body);
-        hash.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>()
+        text::hex(&hash.finalize())
     };
     req.set_payload(Payload::from(body));
 

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod components;
+pub mod conditional;
 pub mod drafts;
 pub mod extract;
 mod fallback;
@@ -116,6 +117,7 @@ impl Modify for BearerAuth {
             problem::responses::Forbidden,
             problem::responses::NotFound,
             problem::responses::Conflict,
+            problem::responses::PreconditionFailed,
             problem::responses::PayloadTooLarge,
             problem::responses::Unprocessable,
             problem::responses::Unavailable,
@@ -153,6 +155,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 pub fn openapi() -> OpenApiDoc {
     let mut api = App::new().into_utoipa_app().openapi(ApiDoc::openapi()).configure(routes).split_for_parts().1;
     document_idempotency(&mut api);
+    conditional::document(&mut api);
     api
 }
 
@@ -210,6 +213,7 @@ pub fn app(
         .service(web::redirect("/swagger-ui", "/swagger-ui/"))
         .default_service(web::to(fallback::unmatched))
         .wrap(actix_web::middleware::from_fn(idempotency::idempotency))
+        .wrap(actix_web::middleware::from_fn(conditional::conditional))
         .wrap(actix_web::middleware::from_fn(middleware::request_context))
 }
 

@@ -6,9 +6,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::conditional::{representation_tag, Precondition};
 use super::extract::{ApiJson, Bearer, PageQuery};
 use super::problem::responses::{
-    BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge, Unauthorized, Unavailable, Unprocessable,
+    BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge, PreconditionFailed, Unauthorized,
+    Unavailable, Unprocessable,
 };
 use super::releases::ScheduledRelease;
 use super::{created, list_response, AppState};
@@ -16,6 +18,7 @@ use crate::domain::component::ComponentType;
 use crate::domain::pack::InstallationType;
 use crate::error::AppResult;
 use crate::service::packs::{self as service, MemberView, NewPack, PackPatch, PackView};
+use crate::service::precondition::Tagged;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_pack)
@@ -60,6 +63,13 @@ impl From<PackView> for IntegrationPack {
             created_at: row.created_at.and_utc(),
             updated_at: row.updated_at.and_utc(),
         }
+    }
+}
+
+/// `If-Match` compares with the tag of the representation a GET answers.
+impl Tagged for PackView {
+    fn etag(&self) -> String {
+        representation_tag(&IntegrationPack::from(self.clone()))
     }
 }
 
@@ -194,14 +204,14 @@ pub async fn get_pack(
 /// Change a pack's name or description.
 #[utoipa::path(
     tag = "integration-packs",
-    params(("id" = Uuid, Path, description = "Integration pack id")),
+    params(("id" = Uuid, Path, description = "Integration pack id"), Precondition),
     request_body = UpdatePack,
     responses(
         (status = 200, body = IntegrationPack), (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
         (status = 404, response = NotFound), (status = 409, response = Conflict),
         (status = 413, response = PayloadTooLarge), (status = 422, response = Unprocessable),
-        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+        (status = 412, response = PreconditionFailed), (status = 500, response = InternalError), (status = 503, response = Unavailable),
     )
 )]
 #[patch("/integration-packs/{id}")]
@@ -209,30 +219,37 @@ pub async fn update_pack(
     state: web::Data<AppState>,
     bearer: Bearer,
     id: web::Path<Uuid>,
+    if_match: Precondition,
     body: ApiJson<UpdatePack>,
 ) -> AppResult<web::Json<IntegrationPack>> {
     let id = id.to_string();
     let ApiJson(UpdatePack { name, description, installation_type }) = body;
     let patch = PackPatch { name, description, installation_type };
-    let pack = state.call(bearer, move |conn, ctx| service::update_pack(conn, ctx, &id, patch)).await?;
+    let pack =
+        state.call(bearer, move |conn, ctx| service::update_pack(conn, ctx, &id, if_match.0.as_ref(), patch)).await?;
     Ok(web::Json(pack.into()))
 }
 
 /// Delete a pack and its history. 409 `pack_in_use` while a release is scheduled.
 #[utoipa::path(
     tag = "integration-packs",
-    params(("id" = Uuid, Path, description = "Integration pack id")),
+    params(("id" = Uuid, Path, description = "Integration pack id"), Precondition),
     responses(
         (status = 204, description = "Deleted"), (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden), (status = 404, response = NotFound),
         (status = 409, response = Conflict),
-        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+        (status = 412, response = PreconditionFailed), (status = 500, response = InternalError), (status = 503, response = Unavailable),
     )
 )]
 #[delete("/integration-packs/{id}")]
-pub async fn delete_pack(state: web::Data<AppState>, bearer: Bearer, id: web::Path<Uuid>) -> AppResult<HttpResponse> {
+pub async fn delete_pack(
+    state: web::Data<AppState>,
+    bearer: Bearer,
+    id: web::Path<Uuid>,
+    if_match: Precondition,
+) -> AppResult<HttpResponse> {
     let id = id.to_string();
-    state.call(bearer, move |conn, ctx| service::delete_pack(conn, ctx, &id)).await?;
+    state.call(bearer, move |conn, ctx| service::delete_pack(conn, ctx, &id, if_match.0.as_ref())).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -243,7 +260,7 @@ pub async fn delete_pack(state: web::Data<AppState>, bearer: Bearer, id: web::Pa
 /// `component_type_not_shareable`, `api_service_in_multiple_pack`, `pack_full` (100 components).
 #[utoipa::path(
     tag = "integration-packs",
-    params(("id" = Uuid, Path, description = "Integration pack id")),
+    params(("id" = Uuid, Path, description = "Integration pack id"), Precondition),
     request_body = AddComponent,
     responses(
         (status = 201, body = PackComponent, headers(("Location" = String, description = "URL of the member"))),
@@ -252,7 +269,7 @@ pub async fn delete_pack(state: web::Data<AppState>, bearer: Bearer, id: web::Pa
         (status = 409, response = Conflict),
         (status = 413, response = PayloadTooLarge),
         (status = 422, response = Unprocessable),
-        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+        (status = 412, response = PreconditionFailed), (status = 500, response = InternalError), (status = 503, response = Unavailable),
     )
 )]
 #[post("/integration-packs/{id}/components")]
@@ -260,13 +277,16 @@ pub async fn add_member(
     state: web::Data<AppState>,
     bearer: Bearer,
     id: web::Path<Uuid>,
+    if_match: Precondition,
     body: ApiJson<AddComponent>,
 ) -> AppResult<HttpResponse> {
     let id = id.to_string();
     let ApiJson(AddComponent { component_id }) = body;
     let pack_id = id.clone();
-    let member: PackComponent =
-        state.call(bearer, move |conn, ctx| service::add_member(conn, ctx, &pack_id, &component_id)).await?.into();
+    let member: PackComponent = state
+        .call(bearer, move |conn, ctx| service::add_member(conn, ctx, &pack_id, if_match.0.as_ref(), &component_id))
+        .await?
+        .into();
     Ok(created(format!("/api/v1/integration-packs/{id}/components/{}", member.component_id), &member))
 }
 
@@ -317,12 +337,12 @@ pub async fn get_member(
 /// Refused (409 `release_already_scheduled`) while a release of the pack is scheduled.
 #[utoipa::path(
     tag = "integration-packs",
-    params(("id" = Uuid, Path, description = "Integration pack id"), ("component_id" = Uuid, Path, description = "Component id")),
+    params(("id" = Uuid, Path, description = "Integration pack id"), ("component_id" = Uuid, Path, description = "Component id"), Precondition),
     responses(
         (status = 204, description = "Removed"), (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden), (status = 404, response = NotFound),
         (status = 409, response = Conflict),
-        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+        (status = 412, response = PreconditionFailed), (status = 500, response = InternalError), (status = 503, response = Unavailable),
     )
 )]
 #[delete("/integration-packs/{id}/components/{component_id}")]
@@ -330,8 +350,11 @@ pub async fn remove_member(
     state: web::Data<AppState>,
     bearer: Bearer,
     path: web::Path<(Uuid, Uuid)>,
+    if_match: Precondition,
 ) -> AppResult<HttpResponse> {
     let (id, component_id) = (path.0.to_string(), path.1.to_string());
-    state.call(bearer, move |conn, ctx| service::remove_member(conn, ctx, &id, &component_id)).await?;
+    state
+        .call(bearer, move |conn, ctx| service::remove_member(conn, ctx, &id, if_match.0.as_ref(), &component_id))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

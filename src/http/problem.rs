@@ -77,6 +77,9 @@ impl From<&AppError> for Problem {
                 errors: Some(errors.clone()),
                 ..Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", error.to_string())
             },
+            AppError::PreconditionFailed => {
+                Problem::new(StatusCode::PRECONDITION_FAILED, "precondition_failed", error.to_string())
+            }
             AppError::BadRequest { code, detail } => Problem::new(StatusCode::BAD_REQUEST, code, detail.clone()),
             AppError::PayloadTooLarge { .. } => {
                 Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", error.to_string())
@@ -160,6 +163,14 @@ pub mod responses {
         content_type = "application/problem+json"
     )]
     pub struct Conflict(Problem);
+
+    #[derive(ToResponse)]
+    #[response(
+        description = "`If-Match` names none of the resource's current ETags: it changed since it was read \
+                       (`precondition_failed`); read it again and decide",
+        content_type = "application/problem+json"
+    )]
+    pub struct PreconditionFailed(Problem);
 
     #[derive(ToResponse)]
     #[response(description = "The body is larger than the configured limit", content_type = "application/problem+json")]

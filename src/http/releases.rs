@@ -8,14 +8,17 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::conditional::{representation_tag, Precondition};
 use super::extract::{ApiJson, Bearer, OptionalJson, PageQuery};
 use super::problem::responses::{
-    BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge, Unauthorized, Unavailable, Unprocessable,
+    BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge, PreconditionFailed, Unauthorized,
+    Unavailable, Unprocessable,
 };
 use super::{created, list_response, AppState};
 use crate::domain::release::{Change, ReleaseStatus, Schedule};
 use crate::domain::schedule;
 use crate::error::{AppError, AppResult, FieldError};
+use crate::service::precondition::Tagged;
 use crate::service::releases::{self as service, ListFilter, ReleaseView, ScheduleCursor, ScheduleRequest};
 use crate::store::releases::{NamedItem, Release as ReleaseRow};
 
@@ -170,6 +173,13 @@ impl From<ReleaseView> for Release {
     }
 }
 
+/// `If-Match` compares with the tag of the representation a GET answers.
+impl Tagged for ReleaseView {
+    fn etag(&self) -> String {
+        representation_tag(&Release::from(self.clone()))
+    }
+}
+
 list_response!(ReleaseList, Release);
 
 #[derive(Deserialize, ToSchema)]
@@ -220,14 +230,14 @@ pub struct ReleaseFilterQuery {
 /// `release_already_scheduled` (with `release_id`); 422 for `release_on`.
 #[utoipa::path(
     tag = "releases",
-    params(("id" = Uuid, Path, description = "Release draft id")),
+    params(("id" = Uuid, Path, description = "Release draft id"), Precondition),
     request_body = ReleaseRequest,
     responses(
         (status = 201, body = Release, headers(("Location" = String, description = "URL of the release"))),
         (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden), (status = 404, response = NotFound),
         (status = 409, response = Conflict), (status = 413, response = PayloadTooLarge),
-        (status = 422, response = Unprocessable), (status = 500, response = InternalError),
+        (status = 422, response = Unprocessable), (status = 412, response = PreconditionFailed), (status = 500, response = InternalError),
         (status = 503, response = Unavailable),
     )
 )]
@@ -236,13 +246,16 @@ pub async fn release_draft(
     state: web::Data<AppState>,
     bearer: Bearer,
     id: web::Path<Uuid>,
+    if_match: Precondition,
     body: ApiJson<ReleaseRequest>,
 ) -> AppResult<HttpResponse> {
     let id = id.to_string();
     let ApiJson(ReleaseRequest { schedule, release_on }) = body;
     let request = ScheduleRequest { schedule, release_on };
-    let release: Release =
-        state.call(bearer, move |conn, ctx| service::release_draft(conn, ctx, &id, request)).await?.into();
+    let release: Release = state
+        .call(bearer, move |conn, ctx| service::release_draft(conn, ctx, &id, if_match.0.as_ref(), request))
+        .await?
+        .into();
     Ok(created(format!("/api/v1/releases/{}", release.id), &release))
 }
 
@@ -322,14 +335,14 @@ pub async fn get_release(
 /// Move a scheduled release to another date. 409 `release_not_scheduled` once it is not.
 #[utoipa::path(
     tag = "releases",
-    params(("id" = Uuid, Path, description = "Release id")),
+    params(("id" = Uuid, Path, description = "Release id"), Precondition),
     request_body = RescheduleRequest,
     responses(
         (status = 200, body = Release), (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
         (status = 404, response = NotFound), (status = 409, response = Conflict),
         (status = 413, response = PayloadTooLarge), (status = 422, response = Unprocessable),
-        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+        (status = 412, response = PreconditionFailed), (status = 500, response = InternalError), (status = 503, response = Unavailable),
     )
 )]
 #[patch("/releases/{id}")]
@@ -337,25 +350,28 @@ pub async fn reschedule_release(
     state: web::Data<AppState>,
     bearer: Bearer,
     id: web::Path<Uuid>,
+    if_match: Precondition,
     body: ApiJson<RescheduleRequest>,
 ) -> AppResult<web::Json<Release>> {
     let id = id.to_string();
     let release_on = body.0.release_on;
-    let release = state.call(bearer, move |conn, ctx| service::reschedule(conn, ctx, &id, release_on)).await?;
+    let release = state
+        .call(bearer, move |conn, ctx| service::reschedule(conn, ctx, &id, if_match.0.as_ref(), release_on))
+        .await?;
     Ok(web::Json(release.into()))
 }
 
 /// Cancel a scheduled release. 409 `release_not_scheduled` once it is not.
 #[utoipa::path(
     tag = "releases",
-    params(("id" = Uuid, Path, description = "Release id")),
+    params(("id" = Uuid, Path, description = "Release id"), Precondition),
     request_body(content = Option<NoInput>, description = "No body, or `{}`"),
     responses(
         (status = 200, body = Release), (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
         (status = 404, response = NotFound), (status = 409, response = Conflict),
         (status = 413, response = PayloadTooLarge), (status = 422, response = Unprocessable),
-        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+        (status = 412, response = PreconditionFailed), (status = 500, response = InternalError), (status = 503, response = Unavailable),
     )
 )]
 #[post("/releases/{id}/cancel")]
@@ -363,10 +379,11 @@ pub async fn cancel_release(
     state: web::Data<AppState>,
     bearer: Bearer,
     id: web::Path<Uuid>,
+    if_match: Precondition,
     _body: OptionalJson<NoInput>,
 ) -> AppResult<web::Json<Release>> {
     let id = id.to_string();
-    let release = state.call(bearer, move |conn, ctx| service::cancel(conn, ctx, &id)).await?;
+    let release = state.call(bearer, move |conn, ctx| service::cancel(conn, ctx, &id, if_match.0.as_ref())).await?;
     Ok(web::Json(release.into()))
 }
 

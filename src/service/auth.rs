@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 use super::Settings;
 use crate::db::DbConnection;
 use crate::domain::account::AccountKind;
+use crate::domain::text;
 use crate::error::{AppError, AppResult};
 use crate::store::{accounts::Account, tokens};
 
@@ -86,15 +87,14 @@ impl<'a> CatalogScope<'a> {
 
 /// Tokens are stored and compared only as SHA-256 hex digests.
 pub fn hash_token(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    text::hex(&Sha256::digest(token.as_bytes()))
 }
 
 /// A new random token (256 bits) and its hash.
 pub fn new_token() -> AppResult<(String, String)> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| AppError::Internal(format!("no randomness: {e}").into()))?;
-    let token: String = std::iter::once("pr_".to_string()).chain(bytes.iter().map(|b| format!("{b:02x}"))).collect();
+    let token = format!("pr_{}", text::hex(&bytes));
     let hash = hash_token(&token);
     Ok((token, hash))
 }

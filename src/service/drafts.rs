@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use super::packs::owned_pack;
+use super::precondition::{self, IfMatch};
 use super::{new_id, Ctx};
 use crate::db::DbConnection;
 use crate::domain::component::ComponentType;
@@ -14,6 +15,7 @@ use crate::store::drafts::{self as store, Draft, DraftItem};
 use crate::store::packs::{self, Pack, PackComponent};
 use crate::store::versions;
 
+#[derive(Clone)]
 pub struct DraftItemView {
     pub component_id: String,
     pub name: String,
@@ -26,6 +28,7 @@ pub struct DraftItemView {
     pub change: Change,
 }
 
+#[derive(Clone)]
 pub struct DraftView {
     pub draft: Draft,
     /// The pack was released or its membership changed since the draft was made.
@@ -51,6 +54,21 @@ pub(crate) fn owned_draft(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppRe
     let found = visible_draft(conn, ctx, id)?;
     ctx.caller.publisher_id()?;
     Ok(found)
+}
+
+/// The caller's draft, locked for a change (on PostgreSQL, other changes of it
+/// wait) and read again, once it passes the `If-Match` condition.
+fn draft_for_change(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    id: &str,
+    if_match: Option<&IfMatch>,
+) -> AppResult<(Draft, Pack)> {
+    let (draft, pack) = owned_draft(conn, ctx, id)?;
+    store::lock(conn, &draft.id)?;
+    let draft = store::find(conn, &draft.id)?.ok_or(AppError::NotFound)?;
+    precondition::require(if_match, || view(conn, draft.clone(), &pack))?;
+    Ok((draft, pack))
 }
 
 fn refuse_released(draft: &Draft) -> AppResult<()> {
@@ -155,10 +173,11 @@ pub fn select_versions(
     conn: &mut DbConnection,
     ctx: &Ctx,
     id: &str,
+    if_match: Option<&IfMatch>,
     selections: Vec<Selection>,
 ) -> AppResult<DraftView> {
     conn.write_transaction(|conn| {
-        let (draft, pack) = owned_draft(conn, ctx, id)?;
+        let (draft, pack) = draft_for_change(conn, ctx, id, if_match)?;
         refuse_released(&draft)?;
         let current = view(conn, draft, &pack)?;
         let mut errors = Vec::new();
@@ -206,9 +225,9 @@ pub fn select_versions(
     })
 }
 
-pub fn delete_draft(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<()> {
+pub fn delete_draft(conn: &mut DbConnection, ctx: &Ctx, id: &str, if_match: Option<&IfMatch>) -> AppResult<()> {
     conn.write_transaction(|conn| {
-        let (draft, _) = owned_draft(conn, ctx, id)?;
+        let (draft, _) = draft_for_change(conn, ctx, id, if_match)?;
         store::delete(conn, &draft.id)?;
         Ok(())
     })

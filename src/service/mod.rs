@@ -9,6 +9,7 @@ pub mod groups;
 pub mod idempotency;
 pub mod installations;
 pub mod packs;
+pub mod precondition;
 pub mod releases;
 
 use chrono::{DateTime, NaiveDateTime, Utc};

@@ -1,6 +1,7 @@
 //! Integration packs and their member lists.
 
 use super::components::visible_component;
+use super::precondition::{self, IfMatch};
 use super::releases::refuse_if_scheduled;
 use super::{new_id, Caller, Ctx};
 use crate::db::DbConnection;
@@ -28,6 +29,7 @@ pub struct PackPatch {
 }
 
 /// A pack with its scheduled release, if one is waiting.
+#[derive(Clone)]
 pub struct PackView {
     pub pack: Pack,
     pub scheduled_release: Option<Release>,
@@ -126,9 +128,25 @@ pub fn get_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<PackV
     Ok(with_schedule(conn, vec![pack])?.remove(0))
 }
 
-pub fn update_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str, patch: PackPatch) -> AppResult<PackView> {
+/// The caller's pack, locked for a change (on PostgreSQL, other changes and
+/// releases of it wait) and read again, once it passes the `If-Match` condition.
+fn pack_for_change(conn: &mut DbConnection, ctx: &Ctx, id: &str, if_match: Option<&IfMatch>) -> AppResult<Pack> {
+    let pack = owned_pack(conn, ctx, id)?;
+    releases::lock_pack(conn, &pack.id)?;
+    let pack = store::find(conn, &pack.id)?.ok_or(AppError::NotFound)?;
+    precondition::require(if_match, || Ok(with_schedule(conn, vec![pack.clone()])?.remove(0)))?;
+    Ok(pack)
+}
+
+pub fn update_pack(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    id: &str,
+    if_match: Option<&IfMatch>,
+    patch: PackPatch,
+) -> AppResult<PackView> {
     conn.write_transaction(|conn| {
-        let mut pack = owned_pack(conn, ctx, id)?;
+        let mut pack = pack_for_change(conn, ctx, id, if_match)?;
         if let Some(requested) = patch.installation_type {
             if requested.as_str() != pack.installation_type {
                 return Err(AppError::invalid(
@@ -153,9 +171,9 @@ pub fn update_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str, patch: PackPatc
     })
 }
 
-pub fn delete_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<()> {
+pub fn delete_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str, if_match: Option<&IfMatch>) -> AppResult<()> {
     conn.write_transaction(|conn| {
-        let pack = owned_pack(conn, ctx, id)?;
+        let pack = pack_for_change(conn, ctx, id, if_match)?;
         if let Some(release) = releases::scheduled_for(conn, std::slice::from_ref(&pack.id))?.remove(&pack.id) {
             return Err(AppError::conflict(
                 "pack_in_use",
@@ -172,11 +190,15 @@ pub fn delete_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<()
 
 /// Adds a component of the publisher's, with a shareable version, to the pack.
 /// This never releases anything: subscribers see it after the next release.
-pub fn add_member(conn: &mut DbConnection, ctx: &Ctx, pack_id: &str, component_id: &str) -> AppResult<MemberView> {
+pub fn add_member(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    pack_id: &str,
+    if_match: Option<&IfMatch>,
+    component_id: &str,
+) -> AppResult<MemberView> {
     conn.write_transaction(|conn| {
-        let pack = owned_pack(conn, ctx, pack_id)?;
-        // Serialises with releases and other membership changes of this pack (PostgreSQL).
-        releases::lock_pack(conn, &pack.id)?;
+        let pack = pack_for_change(conn, ctx, pack_id, if_match)?;
         refuse_if_scheduled(conn, &pack.id)?;
         let component = match visible_component(conn, ctx, component_id) {
             Ok(component) if component.owner_id == pack.publisher_id => component,
@@ -264,11 +286,15 @@ pub fn get_member(conn: &mut DbConnection, ctx: &Ctx, pack_id: &str, component_i
 
 /// Removes a member. A released component stays with subscribers until the
 /// next release drops it; one never released simply leaves.
-pub fn remove_member(conn: &mut DbConnection, ctx: &Ctx, pack_id: &str, component_id: &str) -> AppResult<()> {
+pub fn remove_member(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    pack_id: &str,
+    if_match: Option<&IfMatch>,
+    component_id: &str,
+) -> AppResult<()> {
     conn.write_transaction(|conn| {
-        let pack = owned_pack(conn, ctx, pack_id)?;
-        // Serialises with releases and other membership changes of this pack (PostgreSQL).
-        releases::lock_pack(conn, &pack.id)?;
+        let pack = pack_for_change(conn, ctx, pack_id, if_match)?;
         refuse_if_scheduled(conn, &pack.id)?;
         let row = store::find_pack_component(conn, &pack.id, component_id)?
             .filter(|row| row.member)

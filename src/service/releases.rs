@@ -5,6 +5,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
 use super::auth::CatalogScope;
 use super::drafts::{owned_draft, view};
+use super::precondition::{self, IfMatch};
 use super::{new_id, Ctx};
 use crate::db::DbConnection;
 use crate::domain::release::{ReleaseStatus, Schedule};
@@ -15,6 +16,7 @@ use crate::store::packs::{self, Pack};
 use crate::store::releases::{self as store, NamedItem, Release, ReleaseFilter, ReleaseItem};
 use crate::store::{Page, PageRequest};
 
+#[derive(Clone)]
 pub struct ReleaseView {
     pub release: Release,
     pub items: Vec<NamedItem>,
@@ -66,6 +68,7 @@ pub fn release_draft(
     conn: &mut DbConnection,
     ctx: &Ctx,
     draft_id: &str,
+    if_match: Option<&IfMatch>,
     request: ScheduleRequest,
 ) -> AppResult<ReleaseView> {
     let due_at = due_at(&request, ctx)?;
@@ -74,6 +77,8 @@ pub fn release_draft(
         // Concurrent releases of one pack queue here; what follows sees the winner's work.
         store::lock_pack(conn, &pack.id)?;
         let pack = Pack { revision: packs::revision(conn, &pack.id)?, ..pack };
+        let draft = crate::store::drafts::find(conn, &draft.id)?.ok_or(AppError::NotFound)?;
+        precondition::require(if_match, || view(conn, draft.clone(), &pack))?;
         if let Some(release) = &draft.release_id {
             return Err(AppError::conflict("draft_already_released", format!("this draft was released as {release}")));
         }
@@ -196,12 +201,13 @@ pub fn get_release(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<Re
     with_items(conn, release)
 }
 
-/// A release the caller may change, still scheduled.
-fn scheduled_release(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<Release> {
+/// A release the caller may change, still scheduled, locked, and passing `If-Match`.
+fn scheduled_release(conn: &mut DbConnection, ctx: &Ctx, id: &str, if_match: Option<&IfMatch>) -> AppResult<Release> {
     let release = visible_release(conn, ctx, id)?;
     ctx.caller.publisher_id()?;
     // The release row first, as the worker takes it: no lock-order deadlock.
     let release = store::lock(conn, &release.id)?.ok_or(AppError::NotFound)?;
+    precondition::require(if_match, || with_items(conn, release.clone()))?;
     if release.status != ReleaseStatus::Scheduled.as_str() {
         return Err(AppError::conflict(
             "release_not_scheduled",
@@ -212,20 +218,26 @@ fn scheduled_release(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<
 }
 
 /// Moves a scheduled release to another date (the same date rules apply).
-pub fn reschedule(conn: &mut DbConnection, ctx: &Ctx, id: &str, release_on: NaiveDate) -> AppResult<ReleaseView> {
+pub fn reschedule(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    id: &str,
+    if_match: Option<&IfMatch>,
+    release_on: NaiveDate,
+) -> AppResult<ReleaseView> {
     let due_at = schedule::check_release_on("release_on", release_on, ctx.now, ctx.time_zone)
         .map_err(|e| AppError::Validation(vec![e]))?;
     conn.write_transaction(|conn| {
-        let release = scheduled_release(conn, ctx, id)?;
+        let release = scheduled_release(conn, ctx, id, if_match)?;
         store::reschedule(conn, &release.id, release_on, due_at.naive_utc(), ctx.time_zone.name(), ctx.now())?;
         let release = store::find(conn, id)?.ok_or(AppError::NotFound)?;
         with_items(conn, release)
     })
 }
 
-pub fn cancel(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<ReleaseView> {
+pub fn cancel(conn: &mut DbConnection, ctx: &Ctx, id: &str, if_match: Option<&IfMatch>) -> AppResult<ReleaseView> {
     conn.write_transaction(|conn| {
-        let release = scheduled_release(conn, ctx, id)?;
+        let release = scheduled_release(conn, ctx, id, if_match)?;
         store::set_status(conn, &release.id, ReleaseStatus::Canceled, ctx.now())?;
         let release = store::find(conn, id)?.ok_or(AppError::NotFound)?;
         with_items(conn, release)

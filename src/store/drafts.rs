@@ -72,6 +72,13 @@ pub fn set_pending(
         .execute(conn)
 }
 
+/// Locks the draft row until the transaction ends (PostgreSQL; SQLite writes are serial already).
+pub fn lock(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
+    diesel::update(release_drafts::table.find(id))
+        .set(release_drafts::updated_at.eq(release_drafts::updated_at))
+        .execute(conn)
+}
+
 pub fn touch(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(release_drafts::table.find(id)).set(release_drafts::updated_at.eq(at)).execute(conn)
 }

@@ -10,7 +10,7 @@ backend_tests! {
         let missing = app.request("GET", "/api/v1/components", None, None).await;
         missing.assert_problem(401, "unauthorized");
         app.get("/api/v1/components", "pr_unknown").await.assert_problem(401, "unauthorized");
-        let basic = app.client_request_with_header("GET", "/api/v1/components", "authorization", "Basic abc").await;
+        let basic = app.request_with("GET", "/api/v1/components", None, &[("authorization", "Basic abc")], None).await;
         basic.assert_problem(401, "unauthorized");
     }
 

@@ -63,7 +63,7 @@ backend_tests! {
     async fn request_ids_are_echoed_or_generated(app: TestApp) {
         let generated = app.request("GET", "/healthz", None, None).await;
         assert_eq!(generated.header("x-request-id").unwrap().len(), 36);
-        let echoed = app.client_request_with_header("GET", "/healthz", "x-request-id", "ci-run-42").await;
+        let echoed = app.request_with("GET", "/healthz", None, &[("x-request-id", "ci-run-42")], None).await;
         assert_eq!(echoed.header("x-request-id").unwrap(), "ci-run-42");
     }
 

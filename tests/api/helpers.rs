@@ -201,10 +201,25 @@ impl TestApp {
         token: Option<&str>,
         body: Option<(&str, Vec<u8>)>,
     ) -> TestResponse {
+        self.request_with(method, path, token, &[], body).await
+    }
+
+    /// A request with extra headers.
+    pub async fn request_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<(&str, Vec<u8>)>,
+    ) -> TestResponse {
         let method = awc::http::Method::from_bytes(method.as_bytes()).expect("method");
         let mut request = self.client.request(method, format!("{}{}", self.base, path));
         if let Some(token) = token {
             request = request.insert_header(("authorization", format!("Bearer {token}")));
+        }
+        for &(name, value) in headers {
+            request = request.insert_header((name, value));
         }
         let mut response = match body {
             Some((content_type, bytes)) => request.insert_header(("content-type", content_type)).send_body(bytes).await,
@@ -292,22 +307,6 @@ impl Drop for TestApp {
 impl TestApp {
     pub fn clock_now(&self) -> DateTime<Utc> {
         packrelease::clock::Clock::now(&self.clock)
-    }
-
-    pub async fn client_request_with_header(&self, method: &str, path: &str, name: &str, value: &str) -> TestResponse {
-        let method = awc::http::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut response = self
-            .client
-            .request(method, format!("{}{}", self.base, path))
-            .insert_header((name, value))
-            .send()
-            .await
-            .expect("request sent");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = response.body().await.expect("body");
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        TestResponse { status, headers, body }
     }
 }
 
@@ -423,18 +422,7 @@ pub fn running(installation: &Value) -> Value {
 impl TestApp {
     /// A JSON POST with an `Idempotency-Key`.
     pub async fn post_with_key(&self, path: &str, token: &str, key: &str, body: Value) -> TestResponse {
-        let mut response = self
-            .client
-            .post(format!("{}{}", self.base, path))
-            .insert_header(("authorization", format!("Bearer {token}")))
-            .insert_header(("idempotency-key", key))
-            .insert_header(("content-type", "application/json"))
-            .send_body(body.to_string())
-            .await
-            .expect("request sent");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = response.body().await.expect("body");
-        TestResponse { status, headers, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+        let body = Some(("application/json", body.to_string().into_bytes()));
+        self.request_with("POST", path, Some(token), &[("idempotency-key", key)], body).await
     }
 }

@@ -6,6 +6,7 @@ mod idempotency;
 
 mod accounts;
 mod components;
+mod conditional;
 mod contract;
 mod drafts;
 mod errors;
