@@ -16,6 +16,8 @@ pub struct ServerConfig {
     pub admin_token: Option<String>,
     pub max_body_bytes: usize,
     pub release_time_zone: chrono_tz::Tz,
+    /// Browser origins allowed by CORS; empty: none.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 pub struct Application {
@@ -35,11 +37,13 @@ impl Application {
         let openapi = http::openapi();
         let route_table = Arc::new(RouteTable::new(&openapi));
         let max_body_bytes = config.max_body_bytes;
-        let server =
-            HttpServer::new(move || http::app(state.clone(), max_body_bytes, openapi.clone(), route_table.clone()))
-                .listen(listener)?
-                .shutdown_timeout(5)
-                .run();
+        let origins: Arc<[String]> = config.cors_allowed_origins.clone().into();
+        let server = HttpServer::new(move || {
+            http::app(state.clone(), max_body_bytes, &origins, openapi.clone(), route_table.clone())
+        })
+        .listen(listener)?
+        .shutdown_timeout(5)
+        .run();
         Ok(Self { server, port })
     }
 

@@ -42,6 +42,10 @@ pub struct ServeArgs {
     /// Largest JSON body accepted, in bytes (larger ones get a 413 problem).
     #[arg(long, env = "PACKRELEASE_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
+    /// Browser origins allowed to call the API (CORS), such as
+    /// https://app.example.com; repeat the flag or separate with commas. None by default.
+    #[arg(long = "cors-allowed-origin", env = "PACKRELEASE_CORS_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
+    pub cors_allowed_origins: Vec<String>,
     #[command(flatten)]
     pub release: ReleaseArgs,
     #[command(flatten)]
@@ -53,6 +57,20 @@ pub struct ServeArgs {
     /// Database connections in the pool.
     #[arg(long, env = "PACKRELEASE_DB_POOL_SIZE", default_value_t = 10)]
     pub pool_size: u32,
+}
+
+/// An origin as browsers send it: `scheme://host[:port]`, nothing after.
+fn parse_origin(raw: &str) -> Result<String, String> {
+    let origin = raw.trim().trim_end_matches('/');
+    let valid = origin.split_once("://").is_some_and(|(scheme, host)| {
+        matches!(scheme, "http" | "https")
+            && !host.is_empty()
+            && host.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
+    });
+    match valid {
+        true => Ok(origin.to_ascii_lowercase()),
+        false => Err(format!("'{raw}' is not an origin such as https://app.example.com or http://localhost:3000")),
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -78,5 +96,19 @@ fn parse_poll_interval(raw: &str) -> Result<std::time::Duration, String> {
     match raw.parse::<f64>() {
         Ok(seconds) if seconds > 0.0 && seconds <= 15.0 => Ok(std::time::Duration::from_secs_f64(seconds)),
         _ => Err(format!("'{raw}' is not a number of seconds above 0 and at most 15")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_scheme_host_and_port_only() {
+        assert_eq!(parse_origin("https://App.example.com/").unwrap(), "https://app.example.com");
+        assert_eq!(parse_origin("http://localhost:3000").unwrap(), "http://localhost:3000");
+        for bad in ["*", "app.example.com", "https://", "https://a.com/path", "ftp://a.com", "https://a b"] {
+            assert!(parse_origin(bad).is_err(), "{bad}");
+        }
     }
 }

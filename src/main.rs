@@ -104,6 +104,7 @@ fn serve(url: &DatabaseUrl, args: ServeArgs) -> Result<(), String> {
         admin_token: args.admin_token,
         max_body_bytes: args.max_body_bytes,
         release_time_zone: args.release.release_time_zone,
+        cors_allowed_origins: args.cors_allowed_origins,
     };
     let worker = match args.no_worker {
         true => None,

@@ -10,6 +10,24 @@ pub const MAX_NAME_CHARS: usize = 100;
 pub const MAX_DESCRIPTION_CHARS: usize = 500;
 pub const MAX_COMPONENTS: i64 = 100;
 
+/// What name searches compare: the name lower-cased (Unicode), the same on every backend.
+pub fn name_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
+/// A `LIKE` pattern (escape character `\\`) for names starting with `prefix`, in any case.
+pub fn name_prefix_pattern(prefix: &str) -> String {
+    let mut pattern = String::with_capacity(prefix.len() + 1);
+    for c in name_key(prefix).chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
 /// Fixed at creation: `single` installs once per account, `multiple` several
 /// times under distinct override names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -64,6 +82,13 @@ pub fn check_new_member(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefix_patterns_fold_case_and_escape_wildcards() {
+        assert_eq!(name_prefix_pattern("Ord"), "ord%");
+        assert_eq!(name_prefix_pattern("ÉTÉ"), "été%");
+        assert_eq!(name_prefix_pattern("50%_a\\b"), "50\\%\\_a\\\\b%");
+    }
 
     fn code(result: Result<(), AppError>) -> &'static str {
         match result {

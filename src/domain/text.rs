@@ -8,11 +8,17 @@ pub fn parse_name(field: &str, raw: &str, max: usize) -> Result<String, FieldErr
     if name.is_empty() {
         return Err(FieldError::new(field, "required", format!("{field} must not be blank")));
     }
-    limit_length(field, name, max)?;
-    if name.chars().any(char::is_control) {
+    check_search_text(field, name, max)?;
+    Ok(name.to_string())
+}
+
+/// Text compared with names: at most `max` characters, no control characters.
+pub fn check_search_text(field: &str, text: &str, max: usize) -> Result<(), FieldError> {
+    limit_length(field, text, max)?;
+    if text.chars().any(char::is_control) {
         return Err(FieldError::new(field, "invalid_format", format!("{field} must not contain control characters")));
     }
-    Ok(name.to_string())
+    Ok(())
 }
 
 /// At most `max` characters (Unicode scalar values, as a user counts them).

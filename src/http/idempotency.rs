@@ -19,7 +19,7 @@ use crate::error::AppError;
 use crate::service::idempotency::{self as service, Begin};
 
 pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
-static REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+pub static REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 /// Set on answers whose condition passes by itself (a lost race): not to be replayed.
 static RETRY: HeaderName = HeaderName::from_static("retry-after");
 

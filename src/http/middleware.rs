@@ -7,12 +7,13 @@ use std::time::Instant;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use tracing::Instrument;
 
 use super::problem::{self, Problem};
 
-static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 fn request_id(req: &ServiceRequest) -> String {
     req.headers()
@@ -37,7 +38,9 @@ pub async fn request_context(
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(problem::CONTENT_TYPE.as_bytes()));
     let mut response = if (status.is_client_error() || status.is_server_error()) && !is_problem {
+        let preflight = response.request().method() == Method::OPTIONS;
         let code = match status.as_u16() {
+            400 if preflight => "cors_refused",
             400 => "bad_request",
             404 => "not_found",
             405 => "method_not_allowed",
@@ -45,7 +48,10 @@ pub async fn request_context(
             _ if status.is_server_error() => "internal_error",
             _ => "request_refused",
         };
-        let detail = status.canonical_reason().unwrap_or("error").to_lowercase();
+        let detail = match code {
+            "cors_refused" => "CORS preflight refused: this origin, method or header is not allowed".to_string(),
+            _ => status.canonical_reason().unwrap_or("error").to_lowercase(),
+        };
         let problem = Problem::new(status, code, detail).response();
         let allow = response.headers().get(header::ALLOW).cloned();
         let mut replaced = response.into_response(problem);

@@ -188,6 +188,7 @@ fn document_idempotency(api: &mut OpenApiDoc) {
 pub fn app(
     state: AppState,
     max_body_bytes: usize,
+    cors_allowed_origins: &[String],
     openapi: OpenApiDoc,
     route_table: Arc<fallback::RouteTable>,
 ) -> App<
@@ -214,7 +215,34 @@ pub fn app(
         .default_service(web::to(fallback::unmatched))
         .wrap(actix_web::middleware::from_fn(idempotency::idempotency))
         .wrap(actix_web::middleware::from_fn(conditional::conditional))
+        .wrap(actix_web::middleware::Condition::new(!cors_allowed_origins.is_empty(), cors(cors_allowed_origins)))
         .wrap(actix_web::middleware::from_fn(middleware::request_context))
+}
+
+/// CORS for browser frontends on the configured origins: the headers a client
+/// sends (token, conditions, idempotency key) and those it may read back.
+fn cors(origins: &[String]) -> actix_cors::Cors {
+    use actix_web::http::header;
+    origins
+        .iter()
+        .fold(actix_cors::Cors::default(), |cors, origin| cors.allowed_origin(origin))
+        .allowed_methods(["GET", "HEAD", "POST", "PATCH", "DELETE"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            header::IF_NONE_MATCH,
+            idempotency::IDEMPOTENCY_KEY.clone(),
+            middleware::REQUEST_ID.clone(),
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            header::RETRY_AFTER,
+            middleware::REQUEST_ID.clone(),
+            idempotency::REPLAYED.clone(),
+        ])
+        .max_age(3600)
 }
 
 pub use fallback::RouteTable;

@@ -3,7 +3,7 @@
 use actix_web::{delete, get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::conditional::{representation_tag, Precondition};
@@ -159,10 +159,18 @@ pub async fn create_pack(
     Ok(created(format!("/api/v1/integration-packs/{}", pack.id), &pack))
 }
 
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PackFilterQuery {
+    /// Only packs whose name starts with this, in any case (at most 100 characters).
+    #[param(max_length = 100, example = "ord")]
+    pub name_prefix: Option<String>,
+}
+
 /// List the packs the caller sees (a publisher: its own; the admin: all).
 #[utoipa::path(
     tag = "integration-packs",
-    params(PageQuery),
+    params(PageQuery, PackFilterQuery),
     responses(
         (status = 200, body = IntegrationPackList), (status = 401, response = Unauthorized),
         (status = 422, response = Unprocessable), (status = 500, response = InternalError),
@@ -174,9 +182,12 @@ pub async fn list_packs(
     state: web::Data<AppState>,
     bearer: Bearer,
     page: web::Query<PageQuery>,
+    filter: web::Query<PackFilterQuery>,
 ) -> AppResult<web::Json<IntegrationPackList>> {
     let page = page.request()?;
-    let list = state.call(bearer, move |conn, ctx| service::list_packs(conn, ctx, &page)).await?;
+    let name_prefix = filter.into_inner().name_prefix;
+    let list =
+        state.call(bearer, move |conn, ctx| service::list_packs(conn, ctx, name_prefix.as_deref(), &page)).await?;
     Ok(web::Json(list.into()))
 }
 

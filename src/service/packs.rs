@@ -67,6 +67,7 @@ pub fn create_pack(conn: &mut DbConnection, ctx: &Ctx, input: NewPack) -> AppRes
     let pack = Pack {
         id: new_id(),
         publisher_id,
+        name_key: pack::name_key(&name),
         name,
         description: input.description.unwrap_or_default(),
         installation_type: input.installation_type.as_str().into(),
@@ -113,10 +114,22 @@ pub(crate) fn owned_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppRes
     Ok(pack)
 }
 
-pub fn list_packs(conn: &mut DbConnection, ctx: &Ctx, page: &PageRequest) -> AppResult<Page<PackView>> {
+/// The packs the caller sees, optionally only those whose name starts with `name_prefix` (any case).
+pub fn list_packs(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    name_prefix: Option<&str>,
+    page: &PageRequest,
+) -> AppResult<Page<PackView>> {
+    if let Some(prefix) = name_prefix {
+        text::check_search_text("name_prefix", prefix, pack::MAX_NAME_CHARS)
+            .map_err(|e| AppError::Validation(vec![e]))?;
+    }
+    let pattern = name_prefix.filter(|p| !p.is_empty()).map(pack::name_prefix_pattern);
+    let name_like = pattern.as_deref();
     let rows = match (&ctx.caller, ctx.caller.catalog_scope().owner_filter()) {
-        (_, Some(publisher)) => store::list(conn, publisher, page)?,
-        (Caller::Account { account, .. }, None) => groups::packs_shared_with(conn, &account.id, page)?,
+        (_, Some(publisher)) => store::list(conn, publisher, name_like, page)?,
+        (Caller::Account { account, .. }, None) => groups::packs_shared_with(conn, &account.id, name_like, page)?,
         (Caller::Admin, None) => Vec::new(),
     };
     let page = Page::from_rows(rows, page, |p| &p.id);
@@ -160,6 +173,7 @@ pub fn update_pack(
             if store::name_taken(conn, &pack.publisher_id, &name, Some(&pack.id))? {
                 return Err(name_conflict(&name));
             }
+            pack.name_key = pack::name_key(&name);
             pack.name = name;
         }
         if let Some(description) = patch.description {

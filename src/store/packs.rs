@@ -18,6 +18,8 @@ pub struct Pack {
     pub revision: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// `domain::pack::name_key` of the name.
+    pub name_key: String,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -58,10 +60,19 @@ pub fn name_taken(conn: &mut DbConnection, publisher_id: &str, name: &str, excep
 }
 
 /// `publisher`: `None` lists every publisher's packs (the admin's view).
-pub fn list(conn: &mut DbConnection, publisher: Option<&str>, page: &PageRequest) -> QueryResult<Vec<Pack>> {
+/// `name_like`: a `domain::pack::name_prefix_pattern`.
+pub fn list(
+    conn: &mut DbConnection,
+    publisher: Option<&str>,
+    name_like: Option<&str>,
+    page: &PageRequest,
+) -> QueryResult<Vec<Pack>> {
     let mut query = integration_packs::table.select(Pack::as_select()).into_boxed();
     if let Some(publisher) = publisher {
         query = query.filter(integration_packs::publisher_id.eq(publisher.to_string()));
+    }
+    if let Some(pattern) = name_like {
+        query = query.filter(integration_packs::name_key.like(pattern.to_string()).escape('\\'));
     }
     if let Some(after) = &page.after {
         query = query.filter(integration_packs::id.gt(after.clone()));
@@ -73,6 +84,7 @@ pub fn update_details(conn: &mut DbConnection, pack: &Pack) -> QueryResult<usize
     diesel::update(integration_packs::table.find(&pack.id))
         .set((
             integration_packs::name.eq(&pack.name),
+            integration_packs::name_key.eq(&pack.name_key),
             integration_packs::description.eq(&pack.description),
             integration_packs::updated_at.eq(pack.updated_at),
         ))

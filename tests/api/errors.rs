@@ -81,11 +81,74 @@ backend_tests! {
 #[actix_web::test]
 async fn oversized_bodies_are_413_problems() {
     for backend in [Backend::Sqlite, Backend::Postgres] {
-        let Some(app) = TestApp::spawn_with(backend, 1024).await else {
+        let Some(app) = TestApp::spawn_with(backend, |config| config.max_body_bytes = 1024).await else {
             continue;
         };
         let acme = app.publisher("Acme").await;
         let big = json!({"name": "x".repeat(2000), "type": "process"});
         app.post("/api/v1/components", &acme.token, big).await.assert_problem(413, "payload_too_large");
+    }
+}
+
+#[actix_web::test]
+async fn cors_answers_only_the_configured_origins() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let origin = "https://app.example.com";
+        let Some(app) = TestApp::spawn_with(backend, |config| config.cors_allowed_origins = vec![origin.into()]).await
+        else {
+            continue;
+        };
+        let acme = app.publisher("Acme").await;
+        let preflight = |from: &'static str, method: &'static str, headers: &'static str| {
+            let app = &app;
+            let asked = [
+                ("origin", from),
+                ("access-control-request-method", method),
+                ("access-control-request-headers", headers),
+            ];
+            async move { app.request_with("OPTIONS", "/api/v1/integration-packs/x", None, &asked, None).await }
+        };
+        let allowed = preflight(origin, "PATCH", "authorization, content-type, if-match, idempotency-key").await;
+        assert!(allowed.status == 200 || allowed.status == 204, "{}: {}", allowed.status, allowed.body);
+        assert_eq!(allowed.header("access-control-allow-origin").as_deref(), Some(origin));
+        assert!(allowed.header("access-control-allow-methods").unwrap().contains("PATCH"));
+        assert!(allowed.header("access-control-allow-headers").unwrap().to_lowercase().contains("if-match"));
+        assert_eq!(allowed.header("access-control-max-age").as_deref(), Some("3600"));
+        preflight("https://evil.example", "GET", "authorization").await.assert_problem(400, "cors_refused");
+        preflight(origin, "PUT", "authorization").await.assert_problem(400, "cors_refused");
+
+        let read =
+            app.request_with("GET", "/api/v1/integration-packs", Some(&acme.token), &[("origin", origin)], None).await;
+        assert_eq!(read.status, 200);
+        assert_eq!(read.header("access-control-allow-origin").as_deref(), Some(origin));
+        let exposed = read.header("access-control-expose-headers").unwrap().to_lowercase();
+        for name in ["etag", "location", "x-request-id", "idempotent-replayed", "retry-after"] {
+            assert!(exposed.contains(name), "{name} not exposed: {exposed}");
+        }
+        // Another origin is answered (a browser then withholds it), without CORS headers.
+        let other = app
+            .request_with(
+                "GET",
+                "/api/v1/integration-packs",
+                Some(&acme.token),
+                &[("origin", "https://evil.example")],
+                None,
+            )
+            .await;
+        assert_eq!(other.status, 200);
+        assert!(other.header("access-control-allow-origin").is_none());
+    }
+}
+
+backend_tests! {
+    async fn without_configured_origins_there_is_no_cors(app: TestApp) {
+        let asked = [("origin", "https://app.example.com"), ("access-control-request-method", "GET")];
+        let preflight = app.request_with("OPTIONS", "/api/v1/integration-packs", None, &asked, None).await;
+        preflight.assert_problem(405, "method_not_allowed");
+        assert!(preflight.header("access-control-allow-origin").is_none());
+        let acme = app.publisher("Acme").await;
+        let read = app.request_with("GET", "/api/v1/integration-packs", Some(&acme.token), &asked[..1], None).await;
+        assert_eq!(read.status, 200);
+        assert!(read.header("access-control-allow-origin").is_none());
     }
 }

@@ -166,19 +166,22 @@ pub fn test_now() -> DateTime<Utc> {
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Option<TestApp> {
-        Self::spawn_with(backend, 256 * 1024).await
+        Self::spawn_with(backend, |_| {}).await
     }
 
-    pub async fn spawn_with(backend: Backend, max_body_bytes: usize) -> Option<TestApp> {
+    /// A server whose configuration `configure` changes first.
+    pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut ServerConfig)) -> Option<TestApp> {
         let (test_db, url) = fresh_database(backend)?;
         let pool = db::open(&url, 4).expect("open test database");
         let clock = FixedClock::new(test_now());
-        let config = ServerConfig {
+        let mut config = ServerConfig {
             bind: "127.0.0.1:0".into(),
             admin_token: Some(ADMIN_TOKEN.into()),
-            max_body_bytes,
+            max_body_bytes: packrelease::config::DEFAULT_MAX_BODY_BYTES,
             release_time_zone: packrelease::domain::schedule::DEFAULT_TIME_ZONE,
+            cors_allowed_origins: Vec::new(),
         };
+        configure(&mut config);
         let database_url = url.target.clone();
         let app = Application::build(&config, pool.clone(), Arc::new(clock.clone())).expect("build server");
         let base = format!("http://127.0.0.1:{}", app.port());

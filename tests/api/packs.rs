@@ -195,3 +195,62 @@ backend_tests! {
         assert_eq!(app.get(&path, &acme.token).await.expect(200)["name"], "Pack");
     }
 }
+
+backend_tests! {
+    async fn packs_are_found_by_name_prefix_in_any_case(app: TestApp) {
+        let acme = app.publisher("Acme").await;
+        for name in ["Orders", "order-sync", "50% off", "50 cents", "Étés"] {
+            app.pack(&acme, name, "single").await;
+        }
+        let (billing, _) = app.pack_with_component(&acme, "Billing").await;
+        app.release_now(&acme, &billing).await;
+        let names = |list: &Value| -> Vec<String> {
+            let mut names: Vec<String> = list["items"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_string()).collect();
+            names.sort();
+            names
+        };
+        let find = |prefix: &str| {
+            let path = format!("/api/v1/integration-packs?name_prefix={}", urlencode(prefix));
+            let (app, token) = (&app, acme.token.clone());
+            async move { app.get(&path, &token).await }
+        };
+        assert_eq!(names(&find("ord").await.expect(200)), ["Orders", "order-sync"]);
+        assert_eq!(names(&find("ORDER-").await.expect(200)), ["order-sync"]);
+        assert_eq!(names(&find("50%").await.expect(200)), ["50% off"], "% is a character, not a wildcard");
+        assert_eq!(names(&find("_").await.expect(200)), Vec::<String>::new());
+        assert_eq!(names(&find("été").await.expect(200)), ["Étés"]);
+        assert_eq!(names(&find("").await.expect(200)).len(), 6);
+        find(&"x".repeat(101)).await.assert_problem(422, "validation_failed");
+        find("a\u{0}").await.assert_problem(422, "validation_failed");
+
+        // Pages of a filtered list neither repeat nor skip.
+        let first = app.get("/api/v1/integration-packs?name_prefix=o&limit=1", &acme.token).await.expect(200);
+        let cursor = first["next_cursor"].as_str().unwrap();
+        let second = app.get(&format!("/api/v1/integration-packs?name_prefix=o&limit=1&cursor={cursor}"), &acme.token).await.expect(200);
+        assert_eq!(second["next_cursor"], Value::Null);
+        let mut both = [names(&first), names(&second)].concat();
+        both.sort();
+        assert_eq!(both, ["Orders", "order-sync"]);
+
+        // A renamed pack is found by its new name; a subscriber searches what is shared with it.
+        assert_eq!(names(&find("bill").await.expect(200)), ["Billing"]);
+        app.patch(&format!("/api/v1/integration-packs/{billing}"), &acme.token, json!({"name": "Invoices"})).await.expect(200);
+        assert_eq!(names(&find("INV").await.expect(200)), ["Invoices"]);
+        let shop = app.subscriber(&acme, "Shop").await;
+        let group = app.group(&acme, "Retail").await;
+        app.join(&acme, &group, &shop).await;
+        app.share(&acme, &group, &billing).await;
+        let shared = app.get("/api/v1/integration-packs?name_prefix=inv", &shop.token).await.expect(200);
+        assert_eq!(names(&shared), ["Invoices"]);
+        assert_eq!(names(&app.get("/api/v1/integration-packs?name_prefix=ord", &shop.token).await.expect(200)), Vec::<String>::new());
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
