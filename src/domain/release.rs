@@ -37,6 +37,33 @@ impl ReleaseStatus {
     pub const PROTECTING: [&'static str; 3] = ["scheduled", "in_progress", "released"];
 }
 
+/// How a release reached an installation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PushOutcome {
+    /// Pushed by the release itself.
+    Applied,
+    /// Applied early by the subscriber while the release was scheduled.
+    AppliedEarly,
+}
+
+impl PushOutcome {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Applied => "applied",
+            Self::AppliedEarly => "applied_early",
+        }
+    }
+
+    pub fn from_db(raw: &str) -> Self {
+        if raw == Self::AppliedEarly.as_str() {
+            Self::AppliedEarly
+        } else {
+            Self::Applied
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Schedule {

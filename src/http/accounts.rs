@@ -28,11 +28,13 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 
 #[derive(Serialize, ToSchema)]
 pub struct Account {
+    #[schema(format = Uuid)]
     pub id: String,
     pub name: String,
     pub kind: AccountKind,
     /// The publisher that manages this subscriber account; null for a publisher.
     #[schema(required = true)]
+    #[schema(format = Uuid)]
     pub parent_id: Option<String>,
     pub created_at: DateTime<Utc>,
 }
@@ -139,8 +141,10 @@ pub async fn get_account(
 
 #[derive(Serialize, ToSchema)]
 pub struct Token {
+    #[schema(format = Uuid)]
     pub id: String,
     #[schema(required = true)]
+    #[schema(format = Uuid)]
     pub account_id: Option<String>,
     #[schema(required = true)]
     pub name: Option<String>,
@@ -167,10 +171,12 @@ list_response!(TokenList, Token);
 /// A new token; `token` is the secret, shown only in this response.
 #[derive(Serialize, ToSchema)]
 pub struct CreatedToken {
+    #[schema(format = Uuid)]
     pub id: String,
     #[schema(example = "pr_5f0c...")]
     pub token: String,
     #[schema(required = true)]
+    #[schema(format = Uuid)]
     pub account_id: Option<String>,
     #[schema(required = true)]
     pub name: Option<String>,

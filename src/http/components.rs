@@ -29,8 +29,10 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 
 #[derive(Serialize, ToSchema)]
 pub struct Component {
+    #[schema(format = Uuid)]
     pub id: String,
     /// The publisher account that owns the component.
+    #[schema(format = Uuid)]
     pub owner_id: String,
     pub name: String,
     #[serde(rename = "type")]
@@ -78,7 +80,9 @@ pub struct ComponentFilter {
 /// A packaged component version and its details.
 #[derive(Serialize, ToSchema)]
 pub struct Version {
+    #[schema(format = Uuid)]
     pub id: String,
+    #[schema(format = Uuid)]
     pub component_id: String,
     #[schema(example = "1.2.0")]
     pub version: String,
@@ -86,6 +90,7 @@ pub struct Version {
     pub shareable: bool,
     pub created_at: DateTime<Utc>,
     /// The account that created the version.
+    #[schema(format = Uuid)]
     pub created_by: String,
 }
 

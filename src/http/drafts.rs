@@ -27,6 +27,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 /// One component of a draft: what subscribers run now, what they would run, and what is newest.
 #[derive(Serialize, ToSchema)]
 pub struct DraftItem {
+    #[schema(format = Uuid)]
     pub component_id: String,
     pub name: String,
     #[serde(rename = "type")]
@@ -52,7 +53,9 @@ pub struct DraftItem {
 
 #[derive(Serialize, ToSchema)]
 pub struct ReleaseDraft {
+    #[schema(format = Uuid)]
     pub id: String,
+    #[schema(format = Uuid)]
     pub integration_pack_id: String,
     /// Whether any component would change: a draft without changes cannot be released.
     pub has_changes: bool,
@@ -60,7 +63,9 @@ pub struct ReleaseDraft {
     pub stale: bool,
     /// The release made from this draft; a released draft cannot be edited or released again.
     #[schema(required = true)]
+    #[schema(format = Uuid)]
     pub release_id: Option<String>,
+    #[schema(format = Uuid)]
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -113,6 +118,7 @@ impl From<DraftView> for ReleaseDraft {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VersionSelection {
+    #[schema(format = Uuid)]
     pub component_id: String,
     /// Any live, shareable version of the component, older ones included (a rollback).
     #[schema(example = "1.0.0")]

@@ -23,17 +23,19 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(get_group)
         .service(rename_group)
         .service(delete_group)
-        .service(add_member)
-        .service(list_members)
-        .service(remove_member)
+        .service(add_group_member)
+        .service(list_group_members)
+        .service(remove_group_member)
         .service(add_pack)
-        .service(list_packs)
+        .service(list_group_packs)
         .service(remove_pack);
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct AccountGroup {
+    #[schema(format = Uuid)]
     pub id: String,
+    #[schema(format = Uuid)]
     pub publisher_id: String,
     pub name: String,
     pub created_at: DateTime<Utc>,
@@ -57,6 +59,7 @@ list_response!(AccountGroupList, AccountGroup);
 /// A pack shared with a group.
 #[derive(Serialize, ToSchema)]
 pub struct GroupPack {
+    #[schema(format = Uuid)]
     pub integration_pack_id: String,
     pub name: String,
 }
@@ -80,6 +83,7 @@ pub struct GroupName {
 #[serde(deny_unknown_fields)]
 pub struct AddGroupMember {
     /// One of the publisher's subscriber accounts.
+    #[schema(format = Uuid)]
     pub account_id: String,
 }
 
@@ -87,6 +91,7 @@ pub struct AddGroupMember {
 #[serde(deny_unknown_fields)]
 pub struct AddGroupPack {
     /// One of the publisher's packs, released at least once.
+    #[schema(format = Uuid)]
     pub integration_pack_id: String,
 }
 
@@ -212,7 +217,7 @@ pub async fn delete_group(state: web::Data<AppState>, bearer: Bearer, id: web::P
     )
 )]
 #[post("/account-groups/{id}/members")]
-pub async fn add_member(
+pub async fn add_group_member(
     state: web::Data<AppState>,
     bearer: Bearer,
     id: web::Path<Uuid>,
@@ -235,7 +240,7 @@ pub async fn add_member(
     )
 )]
 #[get("/account-groups/{id}/members")]
-pub async fn list_members(
+pub async fn list_group_members(
     state: web::Data<AppState>,
     bearer: Bearer,
     id: web::Path<Uuid>,
@@ -257,7 +262,7 @@ pub async fn list_members(
     )
 )]
 #[delete("/account-groups/{id}/members/{account_id}")]
-pub async fn remove_member(
+pub async fn remove_group_member(
     state: web::Data<AppState>,
     bearer: Bearer,
     path: web::Path<(Uuid, Uuid)>,
@@ -305,7 +310,7 @@ pub async fn add_pack(
     )
 )]
 #[get("/account-groups/{id}/integration-packs")]
-pub async fn list_packs(
+pub async fn list_group_packs(
     state: web::Data<AppState>,
     bearer: Bearer,
     id: web::Path<Uuid>,

@@ -11,15 +11,22 @@ use crate::error::{AppError, AppResult};
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
-    #[schema(example = "ok")]
-    pub status: String,
+    pub status: HealthStatus,
+}
+
+/// `ok` from `/healthz`, `ready` from `/readyz`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthStatus {
+    Ok,
+    Ready,
 }
 
 /// The process is up.
 #[utoipa::path(tag = "health", security(()), responses((status = 200, body = Health)))]
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(Health { status: "ok".into() })
+    HttpResponse::Ok().json(Health { status: HealthStatus::Ok })
 }
 
 /// The database is reachable (workers are not checked, so an API-only replica is ready).
@@ -31,5 +38,5 @@ pub async fn healthz() -> HttpResponse {
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> AppResult<HttpResponse> {
     state.blocking(|conn| conn.batch_execute("SELECT 1").map_err(|e| AppError::Unavailable(Box::new(e)))).await?;
-    Ok(HttpResponse::Ok().json(Health { status: "ready".into() }))
+    Ok(HttpResponse::Ok().json(Health { status: HealthStatus::Ready }))
 }

@@ -12,6 +12,7 @@ use super::problem::responses::{
 };
 use super::releases::{zone_of, NoInput, ReleaseItem};
 use super::{created, list_response, AppState};
+use crate::domain::release::PushOutcome;
 use crate::domain::schedule;
 use crate::error::AppResult;
 use crate::service::installations::{self as service, InstallationView, NewInstallation};
@@ -29,6 +30,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 
 #[derive(Serialize, ToSchema)]
 pub struct InstalledVersion {
+    #[schema(format = Uuid)]
     pub component_id: String,
     pub name: String,
     pub version: String,
@@ -37,9 +39,11 @@ pub struct InstalledVersion {
 /// A scheduled release the installation has not applied yet.
 #[derive(Serialize, ToSchema)]
 pub struct PendingUpdate {
+    #[schema(format = Uuid)]
     pub release_id: String,
-    pub release_on: Option<NaiveDate>,
+    pub release_on: NaiveDate,
     pub due_at: DateTime<Utc>,
+    #[schema(format = DateTime, example = "2027-03-14T00:00:00-05:00")]
     pub due_at_local: String,
     pub time_zone: String,
     /// What would change: `version` the new one (null: removed), `previous_version` the one run now.
@@ -49,14 +53,16 @@ pub struct PendingUpdate {
 /// A release reaching an installation.
 #[derive(Serialize, ToSchema)]
 pub struct Push {
+    #[schema(format = Uuid)]
     pub release_id: String,
+    #[schema(format = Uuid)]
     pub account_id: String,
+    #[schema(format = Uuid)]
     pub installation_id: String,
-    /// `applied` by the release itself, or `applied_early` by the subscriber.
-    #[schema(example = "applied")]
-    pub outcome: String,
+    pub outcome: PushOutcome,
     pub pushed_at: DateTime<Utc>,
     /// The account whose token acted: the subscriber for an early apply, the requester of the release otherwise.
+    #[schema(format = Uuid)]
     pub pushed_by: String,
 }
 
@@ -66,7 +72,7 @@ impl From<PushRow> for Push {
             release_id: p.release_id,
             account_id: p.account_id,
             installation_id: p.installation_id,
-            outcome: p.outcome,
+            outcome: PushOutcome::from_db(&p.outcome),
             pushed_at: p.pushed_at.and_utc(),
             pushed_by: p.pushed_by,
         }
@@ -77,13 +83,17 @@ list_response!(PushList, Push);
 
 #[derive(Serialize, ToSchema)]
 pub struct Installation {
+    #[schema(format = Uuid)]
     pub id: String,
+    #[schema(format = Uuid)]
     pub account_id: String,
+    #[schema(format = Uuid)]
     pub integration_pack_id: String,
     #[schema(required = true)]
     pub override_name: Option<String>,
     /// The release whose versions it runs.
     #[schema(required = true)]
+    #[schema(format = Uuid)]
     pub release_id: Option<String>,
     /// One of the account's groups has the pack, so it gets updates and pushes.
     pub subscribed: bool,
@@ -118,7 +128,7 @@ impl From<InstallationView> for Installation {
                 let zone = zone_of(&release.time_zone);
                 PendingUpdate {
                     release_id: release.id,
-                    release_on: release.release_on,
+                    release_on: release.release_on.unwrap_or_else(|| due_at.date_naive()),
                     due_at,
                     due_at_local: schedule::local_rfc3339(due_at, zone),
                     time_zone: release.time_zone,
@@ -138,6 +148,7 @@ list_response!(InstallationList, Installation);
 #[serde(deny_unknown_fields)]
 pub struct Install {
     /// A pack shared with one of the account's groups.
+    #[schema(format = Uuid)]
     pub integration_pack_id: String,
     /// Required for a `multiple` pack, unique per account and pack.
     pub override_name: Option<String>,
@@ -152,16 +163,7 @@ pub struct InstallationFilter {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PushFilter {
-    /// `applied` or `applied_early`.
-    #[param(inline)]
     pub outcome: Option<PushOutcome>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PushOutcome {
-    Applied,
-    AppliedEarly,
 }
 
 /// Install a pack in the caller's own (subscriber) account.
@@ -290,7 +292,7 @@ pub async fn apply_update(
 
 /// Per-account outcomes of a release: every push (a subscriber sees its own).
 #[utoipa::path(
-    tag = "installations",
+    tag = "releases",
     params(("id" = Uuid, Path, description = "Release id"), PageQuery, PushFilter),
     responses(
         (status = 200, body = PushList), (status = 401, response = Unauthorized),
@@ -307,10 +309,7 @@ pub async fn list_pushes(
     filter: web::Query<PushFilter>,
 ) -> AppResult<web::Json<PushList>> {
     let (id, page) = (id.to_string(), page.request()?);
-    let outcome = filter.outcome.map(|o| match o {
-        PushOutcome::Applied => crate::store::installations::APPLIED,
-        PushOutcome::AppliedEarly => crate::store::installations::APPLIED_EARLY,
-    });
+    let outcome = filter.outcome.map(PushOutcome::as_str);
     let list = state.call(bearer, move |conn, ctx| release_service::pushes(conn, ctx, &id, outcome, &page)).await?;
     Ok(web::Json(list.into()))
 }

@@ -156,7 +156,53 @@ pub fn openapi() -> OpenApiDoc {
     let mut api = App::new().into_utoipa_app().openapi(ApiDoc::openapi()).configure(routes).split_for_parts().1;
     document_idempotency(&mut api);
     conditional::document(&mut api);
+    optional_bodies_are_not_null(&mut api);
+    document_retry_after(&mut api);
     api
+}
+
+/// A body that may be left out is documented as the object alone (not `oneOf
+/// [null, object]`, which utoipa writes for `Option<T>`): `null` is not a body we take.
+fn optional_bodies_are_not_null(api: &mut OpenApiDoc) {
+    use utoipa::openapi::schema::{Schema, SchemaType, Type};
+    use utoipa::openapi::RefOr;
+    let is_null = |schema: &RefOr<Schema>| matches!(schema, RefOr::T(Schema::Object(object)) if object.schema_type == SchemaType::Type(Type::Null));
+    for item in api.paths.paths.values_mut() {
+        let operations = [&mut item.get, &mut item.post, &mut item.patch, &mut item.put, &mut item.delete];
+        for operation in operations.into_iter().flatten() {
+            let contents = operation.request_body.iter_mut().flat_map(|body| body.content.values_mut());
+            for content in contents {
+                if let Some(RefOr::T(Schema::OneOf(one_of))) = &content.schema {
+                    if let [a, b] = one_of.items.as_slice() {
+                        let object = if is_null(a) {
+                            b
+                        } else if is_null(b) {
+                            a
+                        } else {
+                            continue;
+                        };
+                        content.schema = Some(object.clone());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The answers that may be retried as they are say when.
+fn document_retry_after(api: &mut OpenApiDoc) {
+    use utoipa::openapi::header::HeaderBuilder;
+    use utoipa::openapi::{ObjectBuilder, RefOr, Type};
+    let retry_after = HeaderBuilder::new()
+        .schema(ObjectBuilder::new().schema_type(Type::Integer))
+        .description(Some("Seconds to wait before retrying; present when the answer may be retried as it is"))
+        .build();
+    let responses = api.components.iter_mut().flat_map(|components| components.responses.iter_mut());
+    for (name, response) in responses {
+        if let (true, RefOr::T(response)) = (name == "Conflict" || name == "Unavailable", response) {
+            response.headers.insert("Retry-After".into(), retry_after.clone());
+        }
+    }
 }
 
 /// Every POST the idempotency middleware covers takes the `Idempotency-Key` header.
@@ -181,6 +227,16 @@ fn document_idempotency(api: &mut OpenApiDoc) {
             .schema(Some(ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(255))))
             .build();
         operation.parameters.get_or_insert_with(Vec::new).push(parameter);
+        let replayed = utoipa::openapi::header::HeaderBuilder::new()
+            .schema(ObjectBuilder::new().schema_type(Type::Boolean))
+            .description(Some("`true` when this is the stored answer to an earlier request with the same key"))
+            .build();
+        let successes = operation.responses.responses.iter_mut().filter(|(status, _)| status.starts_with('2'));
+        for (_, response) in successes {
+            if let utoipa::openapi::RefOr::T(response) = response {
+                response.headers.insert("Idempotent-Replayed".into(), replayed.clone());
+            }
+        }
     }
 }
 

@@ -34,7 +34,9 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 
 #[derive(Serialize, ToSchema)]
 pub struct IntegrationPack {
+    #[schema(format = Uuid)]
     pub id: String,
+    #[schema(format = Uuid)]
     pub publisher_id: String,
     pub name: String,
     pub description: String,
@@ -98,6 +100,7 @@ pub struct UpdatePack {
 /// A component the pack holds.
 #[derive(Serialize, ToSchema)]
 pub struct PackComponent {
+    #[schema(format = Uuid)]
     pub component_id: String,
     pub name: String,
     #[serde(rename = "type")]
@@ -131,6 +134,7 @@ list_response!(PackComponentList, PackComponent);
 #[serde(deny_unknown_fields)]
 pub struct AddComponent {
     /// One of the publisher's process or API service components with a shareable version.
+    #[schema(format = Uuid)]
     pub component_id: String,
 }
 

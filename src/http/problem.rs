@@ -33,6 +33,7 @@ pub struct Problem {
     pub errors: Option<Vec<FieldError>>,
     /// Present for `release_already_scheduled`: the release in the way.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = Uuid)]
     pub release_id: Option<String>,
 }
 

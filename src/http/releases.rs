@@ -40,10 +40,11 @@ pub fn zone_of(time_zone: &str) -> Tz {
 /// When a scheduled release is due, as the pack shows it above its component list.
 #[derive(Serialize, ToSchema)]
 pub struct ScheduledRelease {
+    #[schema(format = Uuid)]
     pub id: String,
     pub release_on: NaiveDate,
     pub due_at: DateTime<Utc>,
-    #[schema(example = "2027-03-14T00:00:00-05:00")]
+    #[schema(format = DateTime, example = "2027-03-14T00:00:00-05:00")]
     pub due_at_local: String,
     #[schema(example = "America/New_York")]
     pub time_zone: String,
@@ -65,6 +66,7 @@ impl From<ReleaseRow> for ScheduledRelease {
 /// One component of a release: the version it delivers (null: removed) and the one before.
 #[derive(Serialize, ToSchema)]
 pub struct ReleaseItem {
+    #[schema(format = Uuid)]
     pub component_id: String,
     pub name: String,
     #[schema(required = true)]
@@ -76,10 +78,13 @@ pub struct ReleaseItem {
 
 #[derive(Serialize, ToSchema)]
 pub struct Release {
+    #[schema(format = Uuid)]
     pub id: String,
+    #[schema(format = Uuid)]
     pub integration_pack_id: String,
     /// The draft it was released from.
     #[schema(required = true)]
+    #[schema(format = Uuid)]
     pub draft_id: Option<String>,
     pub status: ReleaseStatus,
     pub schedule: Schedule,
@@ -89,7 +94,7 @@ pub struct Release {
     /// When the release is (or was) due, in UTC; for an immediate release, the moment of release.
     pub due_at: DateTime<Utc>,
     /// `due_at` with the zone's offset.
-    #[schema(example = "2027-03-14T00:00:00-05:00")]
+    #[schema(format = DateTime, example = "2027-03-14T00:00:00-05:00")]
     pub due_at_local: String,
     #[schema(example = "America/New_York")]
     pub time_zone: String,
@@ -107,6 +112,7 @@ pub struct Release {
     #[schema(required = true)]
     pub failure_reason: Option<String>,
     /// The account that asked for the release.
+    #[schema(format = Uuid)]
     pub requested_by: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

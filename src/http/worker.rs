@@ -18,6 +18,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 
 #[derive(Serialize, ToSchema)]
 pub struct WorkerStatus {
+    #[schema(format = Uuid)]
     pub id: String,
     pub hostname: String,
     pub pid: i64,

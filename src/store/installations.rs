@@ -10,6 +10,7 @@ use diesel::sql_types::{Text, Timestamp};
 
 use super::PageRequest;
 use crate::db::DbConnection;
+use crate::domain::release::PushOutcome;
 use crate::schema::{account_group_members, account_group_packs, installations, integration_packs, pushes, releases};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -37,8 +38,8 @@ pub struct Push {
     pub pushed_by: String,
 }
 
-pub const APPLIED: &str = "applied";
-pub const APPLIED_EARLY: &str = "applied_early";
+pub const APPLIED: &str = PushOutcome::Applied.as_str();
+pub const APPLIED_EARLY: &str = PushOutcome::AppliedEarly.as_str();
 
 pub fn insert(conn: &mut DbConnection, installation: &Installation) -> QueryResult<()> {
     diesel::insert_into(installations::table).values(installation).execute(conn).map(drop)

@@ -34,6 +34,35 @@ fn every_api_operation_requires_a_bearer_token_and_documents_its_errors() {
     }
 }
 
+/// What a client generator needs: unique operation ids, ids typed as UUIDs,
+/// optional bodies that are objects (not `null`), enums where values are closed.
+#[test]
+fn the_contract_is_precise_enough_to_generate_clients_from() {
+    let contract = serde_json::to_value(packrelease::http::openapi()).unwrap();
+    let mut operation_ids = std::collections::HashSet::new();
+    for (path, item) in contract["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let id = operation["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            assert!(operation_ids.insert(id.to_string()), "operationId {id} is used twice");
+            if let Some(body) = operation.get("requestBody") {
+                let schema = &body["content"]["application/json"]["schema"];
+                assert!(schema.get("oneOf").is_none(), "{method} {path}: a request body is never null: {schema}");
+            }
+        }
+    }
+    let schemas = contract["components"]["schemas"].as_object().unwrap();
+    for (name, schema) in schemas {
+        for (field, property) in schema["properties"].as_object().into_iter().flatten() {
+            let is_id = field == "id" || field.ends_with("_id") || field.ends_with("_by");
+            if is_id {
+                assert_eq!(property["format"], "uuid", "{name}.{field} is an id: format uuid");
+            }
+        }
+    }
+    assert_eq!(schemas["Push"]["properties"]["outcome"]["$ref"], "#/components/schemas/PushOutcome");
+    assert_eq!(schemas["PushOutcome"]["enum"], serde_json::json!(["applied", "applied_early"]));
+}
+
 backend_tests! {
     async fn the_served_contract_and_swagger_ui_are_available(app: TestApp) {
         let served = app.request("GET", "/api-docs/openapi.json", None, None).await.expect(200);
