@@ -105,7 +105,11 @@ impl Modify for BearerAuth {
         description = "Publish integration packs: bundle versioned process and API service components, \
                        release them now or on a date, and reach every subscriber account that has the pack installed.\n\n\
                        Every `/api/v1` call needs `Authorization: Bearer <token>`. Errors are RFC 9457 \
-                       `application/problem+json` with a stable `code`. Lists answer `{\"items\": [...], \"next_cursor\": ...}`."
+                       `application/problem+json` with a stable `code`. Lists answer `{\"items\": [...], \"next_cursor\": ...}`.\n\n\
+                       Retry-safe and conflict-safe: send an `Idempotency-Key` with a POST to make a retry replay \
+                       the first answer; every JSON answer carries an `ETag`, which `If-None-Match` turns into a 304 \
+                       and `If-Match` turns into a 412 `precondition_failed` when the resource changed since you read it. \
+                       Every answer carries an `X-Request-Id` (yours, if you send one), which the server log names too."
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
