@@ -59,18 +59,31 @@ pub struct ServeArgs {
     pub pool_size: u32,
 }
 
-/// An origin as browsers send it: `scheme://host[:port]`, nothing after.
+/// An origin as browsers send it: `scheme://host[:port]`, nothing after, and
+/// no port when it is the scheme's default (browsers leave it out).
 fn parse_origin(raw: &str) -> Result<String, String> {
-    let origin = raw.trim().trim_end_matches('/');
-    let valid = origin.split_once("://").is_some_and(|(scheme, host)| {
-        matches!(scheme, "http" | "https")
-            && !host.is_empty()
-            && host.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
-    });
-    match valid {
-        true => Ok(origin.to_ascii_lowercase()),
-        false => Err(format!("'{raw}' is not an origin such as https://app.example.com or http://localhost:3000")),
+    let invalid = || format!("'{raw}' is not an origin such as https://app.example.com or http://localhost:3000");
+    let text = raw.trim().trim_end_matches('/').to_ascii_lowercase();
+    let uri: actix_web::http::Uri = text.parse().map_err(|_| invalid())?;
+    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else { return Err(invalid()) };
+    let default_port = match scheme {
+        "http" => 80,
+        "https" => 443,
+        _ => return Err(invalid()),
+    };
+    let (host, port) = (authority.host(), authority.port_u16());
+    // Nothing but a host and a numeric port (no user info, no port that does not parse).
+    let exact = match port {
+        Some(port) => authority.as_str() == format!("{host}:{port}"),
+        None => authority.as_str() == host,
+    };
+    if uri.path() != "/" || uri.query().is_some() || host.is_empty() || !exact {
+        return Err(invalid());
     }
+    Ok(match port {
+        Some(port) if port != default_port => format!("{scheme}://{host}:{port}"),
+        _ => format!("{scheme}://{host}"),
+    })
 }
 
 #[derive(Debug, Clone, Args)]
@@ -107,7 +120,11 @@ mod tests {
     fn origins_are_scheme_host_and_port_only() {
         assert_eq!(parse_origin("https://App.example.com/").unwrap(), "https://app.example.com");
         assert_eq!(parse_origin("http://localhost:3000").unwrap(), "http://localhost:3000");
-        for bad in ["*", "app.example.com", "https://", "https://a.com/path", "ftp://a.com", "https://a b"] {
+        assert_eq!(parse_origin("https://app.example.com:443").unwrap(), "https://app.example.com");
+        assert_eq!(parse_origin("http://[::1]:8080").unwrap(), "http://[::1]:8080");
+        for bad in
+            ["*", "app.example.com", "https://", "https://a.com/path", "ftp://a.com", "https://a b", "http://a:b"]
+        {
             assert!(parse_origin(bad).is_err(), "{bad}");
         }
     }

@@ -211,7 +211,12 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, String> {
     let result = conn
         .run_pending_migrations(MIGRATIONS)
         .map(|applied| applied.len())
-        .map_err(|e| format!("migration failed: {e}"));
+        .map_err(|e| format!("migration failed: {e}"))
+        .and_then(|applied| {
+            // Derived values SQL cannot compute the same way on both backends.
+            crate::store::packs::repair_name_keys(conn).map_err(|e| format!("cannot repair pack name keys: {e}"))?;
+            Ok(applied)
+        });
     if lock {
         diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
             .execute(conn)

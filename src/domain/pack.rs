@@ -12,7 +12,8 @@ pub const MAX_COMPONENTS: i64 = 100;
 
 /// What name searches compare: the name lower-cased (Unicode), the same on every backend.
 pub fn name_key(name: &str) -> String {
-    name.to_lowercase()
+    // Character by character: no context rules (a final sigma), so a prefix's key is a prefix of the name's.
+    name.chars().flat_map(char::to_lowercase).collect()
 }
 
 /// A `LIKE` pattern (escape character `\\`) for names starting with `prefix`, in any case.
@@ -87,6 +88,7 @@ mod tests {
     fn prefix_patterns_fold_case_and_escape_wildcards() {
         assert_eq!(name_prefix_pattern("Ord"), "ord%");
         assert_eq!(name_prefix_pattern("ÉTÉ"), "été%");
+        assert!(name_key("ΟΔΟΣΑ").starts_with(&name_key("ΟΔΟΣ")));
         assert_eq!(name_prefix_pattern("50%_a\\b"), "50\\%\\_a\\\\b%");
     }
 

@@ -6,10 +6,10 @@
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{FromRequest, HttpRequest, HttpResponse};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use futures_util::future::{ready, Ready};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -17,6 +17,7 @@ use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::{ObjectBuilder, Required, Type};
 use utoipa::IntoParams;
 
+use super::RouteTable;
 use crate::domain::text;
 use crate::error::AppError;
 use crate::service::precondition::IfMatch;
@@ -55,6 +56,15 @@ fn none_match_hits(value: &HeaderValue, tag: &str) -> bool {
     list.trim() == "*" || list.split(',').filter_map(|t| strong(t.trim().trim_start_matches("W/"))).any(|t| t == tag)
 }
 
+/// Every line of a list-valued header, joined with commas (`None` when absent).
+fn joined(headers: &HeaderMap, name: header::HeaderName) -> Option<HeaderValue> {
+    let mut lines = headers.get_all(name).peekable();
+    lines.peek()?;
+    let bytes: Vec<u8> = lines.map(HeaderValue::as_bytes).collect::<Vec<_>>().join(&b","[..]);
+    // Lines that were valid header values stay valid when joined with commas.
+    Some(HeaderValue::from_bytes(&bytes).unwrap_or_else(|_| HeaderValue::from_static("")))
+}
+
 /// The `If-Match` header of a change, if it has one.
 pub struct Precondition(pub Option<IfMatch>);
 
@@ -63,7 +73,7 @@ impl FromRequest for Precondition {
     type Future = Ready<Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Ok(Precondition(req.headers().get(header::IF_MATCH).map(parse_if_match))))
+        ready(Ok(Precondition(joined(req.headers(), header::IF_MATCH).as_ref().map(parse_if_match))))
     }
 }
 
@@ -81,8 +91,9 @@ impl IntoParams for Precondition {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
         vec![header_parameter(
             "If-Match",
-            "Makes the change conditional: the `ETag` the resource had when you read it (or `*`). \
-             When it has changed since, the answer is 412 `precondition_failed` and nothing is changed.",
+            "Makes the change conditional: the `ETag` you read (or `*`) — of the pack for a pack's components, \
+             of the draft for releasing it, of the release for canceling it. When the resource has changed since, \
+             the answer is 412 `precondition_failed` and nothing is changed.",
         )]
     }
 }
@@ -104,7 +115,20 @@ pub async fn conditional(
         req.head_mut().method = Method::GET;
     }
     let is_read = req.method() == Method::GET;
-    let if_none_match = req.headers().get(header::IF_NONE_MATCH).cloned().filter(|_| is_read);
+    if !is_read && req.headers().contains_key(header::IF_MATCH) {
+        let routes = req.app_data::<web::Data<RouteTable>>();
+        if routes.and_then(|routes| routes.takes_if_match(req.method(), req.path())) == Some(false) {
+            // Ignoring the condition would make the change unconditional, which is worse than refusing it.
+            let error = AppError::BadRequest {
+                code: "if_match_unsupported",
+                detail: "If-Match is honoured on changes to packs (and their components), drafts and releases only; \
+                         send this request without it"
+                    .into(),
+            };
+            return Ok(req.error_response(error));
+        }
+    }
+    let if_none_match = joined(req.headers(), header::IF_NONE_MATCH).filter(|_| is_read);
     let response = next.call(req).await?;
     if !matches!(response.status(), StatusCode::OK | StatusCode::CREATED) || !is_json(&response) {
         return Ok(response.map_into_boxed_body());
@@ -115,23 +139,27 @@ pub async fn conditional(
         actix_web::body::to_bytes(body).await.map_err(|e| actix_web::error::ErrorInternalServerError(e.into()))?;
     let tag = tag_of(&bytes);
     let etag = HeaderValue::from_str(&format!("\"{tag}\"")).expect("hex is a valid header value");
+    // Browsers keep what they read but ask again each time, with If-None-Match.
+    let cache_control = HeaderValue::from_static("private, no-cache");
     if if_none_match.is_some_and(|value| none_match_hits(&value, &tag)) {
-        let not_modified = HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish();
+        let not_modified = HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .insert_header((header::CACHE_CONTROL, cache_control))
+            .finish();
         return Ok(ServiceResponse::new(request, not_modified));
     }
     head.headers_mut().insert(header::ETAG, etag);
     if is_read {
-        // Browsers keep the answer but ask again each time, with If-None-Match.
-        head.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+        head.headers_mut().insert(header::CACHE_CONTROL, cache_control);
     }
     Ok(ServiceResponse::new(request, head.set_body(BoxBody::new(bytes))))
 }
 
 /// The contract's side: `ETag` on every 200/201 JSON answer; `If-None-Match`
-/// and 304 on every GET.
+/// and 304 on every GET; the 400 `if_match_unsupported` of changes without `If-Match`.
 pub fn document(api: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::header::HeaderBuilder;
-    use utoipa::openapi::{RefOr, ResponseBuilder};
+    use utoipa::openapi::{Ref, RefOr, ResponseBuilder};
     let etag = HeaderBuilder::new()
         .schema(ObjectBuilder::new().schema_type(Type::String))
         .description(Some("The representation's entity tag: send it in `If-None-Match` or `If-Match`"))
@@ -145,6 +173,13 @@ pub fn document(api: &mut utoipa::openapi::OpenApi) {
                         response.headers.insert("ETag".into(), etag.clone());
                     }
                 }
+            }
+        }
+        for change in [&mut item.post, &mut item.patch, &mut item.put, &mut item.delete].into_iter().flatten() {
+            let takes_if_match = change.parameters.iter().flatten().any(|p| p.name == "If-Match");
+            if !takes_if_match {
+                let bad_request = RefOr::Ref(Ref::from_response_name("BadRequest"));
+                change.responses.responses.entry("400".into()).or_insert(bad_request);
             }
         }
         if let Some(get) = item.get.as_mut() {

@@ -3,13 +3,17 @@
 
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::OpenApi;
 
 use super::problem::Problem;
 
-/// The contract's path templates and their methods.
+/// A path template's segments, and its methods with whether each takes `If-Match`.
+type Template = (Vec<String>, Vec<(Method, bool)>);
+
+/// The contract's path templates.
 pub struct RouteTable {
-    routes: Vec<(Vec<String>, Vec<Method>)>,
+    routes: Vec<Template>,
 }
 
 impl RouteTable {
@@ -19,15 +23,17 @@ impl RouteTable {
             .paths
             .iter()
             .map(|(path, item)| {
+                let takes_if_match =
+                    |operation: &Operation| operation.parameters.iter().flatten().any(|p| p.name == "If-Match");
                 let methods = [
-                    (Method::GET, item.get.is_some()),
-                    (Method::POST, item.post.is_some()),
-                    (Method::PUT, item.put.is_some()),
-                    (Method::PATCH, item.patch.is_some()),
-                    (Method::DELETE, item.delete.is_some()),
+                    (Method::GET, &item.get),
+                    (Method::POST, &item.post),
+                    (Method::PUT, &item.put),
+                    (Method::PATCH, &item.patch),
+                    (Method::DELETE, &item.delete),
                 ]
                 .into_iter()
-                .filter_map(|(method, present)| present.then_some(method))
+                .filter_map(|(method, operation)| operation.as_ref().map(|op| (method, takes_if_match(op))))
                 .collect();
                 (path.split('/').map(str::to_string).collect(), methods)
             })
@@ -35,18 +41,32 @@ impl RouteTable {
         Self { routes }
     }
 
+    /// The operations of the templates this path matches.
+    fn operations<'a>(&'a self, path: &str) -> impl Iterator<Item = &'a (Method, bool)> + 'a {
+        let segments: Vec<String> = path.split('/').map(str::to_string).collect();
+        self.routes
+            .iter()
+            .filter(move |(template, _)| {
+                template.len() == segments.len()
+                    && template.iter().zip(&segments).all(|(t, s)| t == s || (t.starts_with('{') && !s.is_empty()))
+            })
+            .flat_map(|(_, methods)| methods)
+    }
+
     /// The methods the contract allows on this path, if the path exists.
     fn allowed(&self, path: &str) -> Option<Vec<Method>> {
-        let segments: Vec<&str> = path.split('/').collect();
         let mut allowed: Vec<Method> = Vec::new();
-        for (template, methods) in &self.routes {
-            let matches = template.len() == segments.len()
-                && template.iter().zip(&segments).all(|(t, s)| t == s || (t.starts_with('{') && !s.is_empty()));
-            if matches {
-                allowed.extend(methods.iter().filter(|m| !allowed.contains(m)).cloned().collect::<Vec<_>>());
+        for (method, _) in self.operations(path) {
+            if !allowed.contains(method) {
+                allowed.push(method.clone());
             }
         }
         (!allowed.is_empty()).then_some(allowed)
+    }
+
+    /// Whether the operation takes `If-Match`; `None` when the contract has no such operation.
+    pub fn takes_if_match(&self, method: &Method, path: &str) -> Option<bool> {
+        self.operations(path).filter(|(m, _)| m == method).map(|(_, takes)| *takes).reduce(|a, b| a || b)
     }
 }
 

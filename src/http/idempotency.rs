@@ -95,8 +95,9 @@ pub async fn idempotency(
 
     let response = next.call(req).await?;
     let status = response.status();
-    // A 5xx is not stored, nor a 409 that says "retry": a retry must run again.
-    let retryable = response.headers().get(&RETRY).is_some();
+    // A 5xx is not stored, nor a 409 that says "retry", nor a 412 (a retry
+    // with a fresh If-Match must run): nothing was done, so it runs again.
+    let retryable = response.headers().get(&RETRY).is_some() || status == StatusCode::PRECONDITION_FAILED;
     if status.is_server_error() || retryable {
         let _ = state.blocking(move |conn| service::abandon(conn, &scope, &key)).await;
         return Ok(response.map_into_boxed_body());

@@ -52,13 +52,14 @@ pub async fn request_context(
             "cors_refused" => "CORS preflight refused: this origin, method or header is not allowed".to_string(),
             _ => status.canonical_reason().unwrap_or("error").to_lowercase(),
         };
-        let problem = Problem::new(status, code, detail).response();
-        let allow = response.headers().get(header::ALLOW).cloned();
-        let mut replaced = response.into_response(problem);
-        if let Some(allow) = allow {
-            replaced.headers_mut().insert(header::ALLOW, allow);
+        let mut problem = Problem::new(status, code, detail).response();
+        // Keep what the answer said besides its body (`Allow`, CORS headers, `Vary`).
+        for (name, value) in response.headers() {
+            if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                problem.headers_mut().append(name.clone(), value.clone());
+            }
         }
-        replaced
+        response.into_response(problem)
     } else {
         response.map_into_boxed_body()
     };

@@ -108,7 +108,8 @@ impl Modify for BearerAuth {
                        `application/problem+json` with a stable `code`. Lists answer `{\"items\": [...], \"next_cursor\": ...}`.\n\n\
                        Retry-safe and conflict-safe: send an `Idempotency-Key` with a POST to make a retry replay \
                        the first answer; every JSON answer carries an `ETag`, which `If-None-Match` turns into a 304 \
-                       and `If-Match` turns into a 412 `precondition_failed` when the resource changed since you read it. \
+                       and `If-Match` (on changes to packs, drafts and releases) into a 412 `precondition_failed` when the \
+                       resource changed since you read it. \
                        Every answer carries an `X-Request-Id` (yours, if you send one), which the server log names too."
     ),
     modifiers(&BearerAuth),

@@ -137,7 +137,10 @@ pub mod responses {
     use utoipa::ToResponse;
 
     #[derive(ToResponse)]
-    #[response(description = "Malformed JSON or wrong content type", content_type = "application/problem+json")]
+    #[response(
+        description = "Malformed JSON, a wrong content type, or `If-Match` on a change that does not take it",
+        content_type = "application/problem+json"
+    )]
     pub struct BadRequest(Problem);
 
     #[derive(ToResponse)]

@@ -11,9 +11,9 @@ use crate::db::DbConnection;
 use crate::domain::release::{ReleaseStatus, Schedule};
 use crate::domain::schedule;
 use crate::error::{AppError, AppResult};
-use crate::store::installations;
 use crate::store::packs::{self, Pack};
 use crate::store::releases::{self as store, NamedItem, Release, ReleaseFilter, ReleaseItem};
+use crate::store::{drafts, installations};
 use crate::store::{Page, PageRequest};
 
 #[derive(Clone)]
@@ -77,7 +77,9 @@ pub fn release_draft(
         // Concurrent releases of one pack queue here; what follows sees the winner's work.
         store::lock_pack(conn, &pack.id)?;
         let pack = Pack { revision: packs::revision(conn, &pack.id)?, ..pack };
-        let draft = crate::store::drafts::find(conn, &draft.id)?.ok_or(AppError::NotFound)?;
+        // Then the draft (always pack, then draft): its edits and deletion wait, or are waited for.
+        drafts::lock(conn, &draft.id)?;
+        let draft = drafts::find(conn, &draft.id)?.ok_or(AppError::NotFound)?;
         precondition::require(if_match, || view(conn, draft.clone(), &pack))?;
         if let Some(release) = &draft.release_id {
             return Err(AppError::conflict("draft_already_released", format!("this draft was released as {release}")));
@@ -136,7 +138,7 @@ pub fn release_draft(
         if request.schedule == Schedule::Immediately {
             carry_out(conn, &release, ctx.now())?;
         }
-        crate::store::drafts::mark_released(conn, &draft.draft.id, &release.id, ctx.now())?;
+        drafts::mark_released(conn, &draft.draft.id, &release.id, ctx.now())?;
         with_items(conn, release)
     })
 }

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use super::PageRequest;
 use crate::db::DbConnection;
+use crate::domain::pack;
 use crate::schema::{component_versions, components, integration_packs, pack_components};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -78,6 +79,24 @@ pub fn list(
         query = query.filter(integration_packs::id.gt(after.clone()));
     }
     query.order(integration_packs::id.asc()).limit(page.fetch()).load(conn)
+}
+
+/// Writes `name_key` again wherever it is not `domain::pack::name_key(name)`
+/// (rows migrated by SQL, or written by an older binary). Packs are few.
+pub fn repair_name_keys(conn: &mut DbConnection) -> QueryResult<usize> {
+    let rows: Vec<(String, String, String)> = integration_packs::table
+        .select((integration_packs::id, integration_packs::name, integration_packs::name_key))
+        .load(conn)?;
+    let mut repaired = 0;
+    for (id, name, key) in rows {
+        let wanted = pack::name_key(&name);
+        if key != wanted {
+            repaired += diesel::update(integration_packs::table.find(&id))
+                .set(integration_packs::name_key.eq(wanted))
+                .execute(conn)?;
+        }
+    }
+    Ok(repaired)
 }
 
 pub fn update_details(conn: &mut DbConnection, pack: &Pack) -> QueryResult<usize> {

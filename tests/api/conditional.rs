@@ -105,6 +105,79 @@ backend_tests! {
         assert_eq!(winner.body["description"], stored.as_str());
     }
 
+    async fn if_match_where_it_is_not_honoured_is_refused_not_ignored(app: TestApp) {
+        let acme = app.publisher("Acme").await;
+        let group = app.group(&acme, "Retail").await;
+        let path = format!("/api/v1/account-groups/{group}");
+        let seen = etag(&app.get(&path, &acme.token).await);
+        let refused = app.if_match("PATCH", &path, &acme.token, &seen, Some(json!({"name": "Wholesale"}))).await;
+        refused.assert_problem(400, "if_match_unsupported");
+        app.if_match("DELETE", &path, &acme.token, "*", None).await.assert_problem(400, "if_match_unsupported");
+        assert_eq!(app.get(&path, &acme.token).await.expect(200)["name"], "Retail");
+        // Reads ignore it; unknown routes still answer 404.
+        assert_eq!(app.if_match("GET", &path, &acme.token, "\"nope\"", None).await.status, 200);
+        app.if_match("DELETE", "/api/v1/nothing/here", &acme.token, "*", None).await.assert_problem(404, "not_found");
+    }
+
+    async fn a_412_is_not_replayed_to_a_retry_with_a_fresh_etag(app: TestApp) {
+        let acme = app.publisher("Acme").await;
+        let (pack, component) = app.pack_with_component(&acme, "Orders").await;
+        let draft = app.draft(&acme, &pack).await;
+        let draft_path = format!("/api/v1/release-drafts/{}", draft["id"].as_str().unwrap());
+        let stale = etag(&app.get(&draft_path, &acme.token).await);
+        let pick = json!({"items": [{"component_id": component, "version": "1.0"}]});
+        let fresh = etag(&app.patch(&draft_path, &acme.token, pick).await);
+        let release = |tag: String| {
+            let (app, token, path) = (&app, acme.token.clone(), format!("{draft_path}/release"));
+            async move {
+                let body = Some(("application/json", json!({"schedule": "immediately"}).to_string().into_bytes()));
+                app.request_with("POST", &path, Some(&token), &[("if-match", &tag), ("idempotency-key", "ci-42")], body).await
+            }
+        };
+        release(stale).await.assert_problem(412, "precondition_failed");
+        let retried = release(fresh.clone()).await;
+        assert_eq!(retried.status, 201, "{}", retried.body);
+        assert!(retried.header("idempotent-replayed").is_none());
+        let replayed = release(fresh).await;
+        assert_eq!((replayed.status, replayed.header("idempotent-replayed").as_deref()), (201, Some("true")));
+    }
+
+    async fn if_match_lists_may_span_header_lines_and_304s_keep_cache_control(app: TestApp) {
+        let acme = app.publisher("Acme").await;
+        let pack = app.pack(&acme, "Orders", "single").await;
+        let path = format!("/api/v1/integration-packs/{pack}");
+        let seen = etag(&app.get(&path, &acme.token).await);
+        let body = Some(("application/json", json!({"description": "two lines"}).to_string().into_bytes()));
+        let headers = [("if-match", "\"other\""), ("if-match", seen.as_str())];
+        let mut request = app.request_with("PATCH", &path, Some(&acme.token), &headers[..1], body.clone()).await;
+        request.assert_problem(412, "precondition_failed");
+        request = app.request_with("PATCH", &path, Some(&acme.token), &headers, body).await;
+        assert_eq!(request.status, 200, "{}", request.body);
+        let fresh = app.if_none_match(&path, &acme.token, &etag(&request)).await;
+        assert_eq!((fresh.status, fresh.header("cache-control").as_deref()), (304, Some("private, no-cache")));
+    }
+
+    async fn a_draft_edited_while_it_is_released_with_one_etag_lets_exactly_one_win(app: TestApp) {
+        let acme = app.publisher("Acme").await;
+        let (pack, component) = app.pack_with_component(&acme, "Orders").await;
+        for round in 0..4 {
+            // A new latest version, so the draft changes something whichever side wins.
+            app.version(&acme, &component, &format!("2.{round}")).await;
+            let draft = app.draft(&acme, &pack).await;
+            let draft_path = format!("/api/v1/release-drafts/{}", draft["id"].as_str().unwrap());
+            let release_path = format!("{draft_path}/release");
+            let seen = etag(&app.get(&draft_path, &acme.token).await);
+            let rollback = json!({"items": [{"component_id": component, "version": "1.0"}]});
+            let edit = app.if_match("PATCH", &draft_path, &acme.token, &seen, Some(rollback));
+            let release = app.if_match("POST", &release_path, &acme.token, &seen, Some(json!({"schedule": "immediately"})));
+            let (edit, release) = futures_util::future::join(edit, release).await;
+            let winners = [edit.status == 200, release.status == 201].iter().filter(|won| **won).count();
+            assert_eq!(winners, 1, "round {round}: edit {} {}, release {} {}", edit.status, edit.body, release.status, release.body);
+            let loser = if edit.status == 200 { &release } else { &edit };
+            loser.assert_problem(412, "precondition_failed");
+        }
+    }
+
     async fn membership_changes_are_conditional_on_the_packs_etag(app: TestApp) {
         let acme = app.publisher("Acme").await;
         let (pack, component) = app.pack_with_component(&acme, "Orders").await;

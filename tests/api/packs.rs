@@ -243,6 +243,12 @@ backend_tests! {
         let shared = app.get("/api/v1/integration-packs?name_prefix=inv", &shop.token).await.expect(200);
         assert_eq!(names(&shared), ["Invoices"]);
         assert_eq!(names(&app.get("/api/v1/integration-packs?name_prefix=ord", &shop.token).await.expect(200)), Vec::<String>::new());
+
+        // Keys SQL wrote (or an older binary left empty) are written again at start-up.
+        app.db(|c| diesel::update(integration_packs::table).set(integration_packs::name_key.eq("")).execute(c).unwrap());
+        assert_eq!(names(&find("été").await.expect(200)), Vec::<String>::new());
+        app.db(|c| packrelease::db::run_migrations(c).unwrap());
+        assert_eq!(names(&find("été").await.expect(200)), ["Étés"]);
     }
 }
 
