@@ -58,10 +58,13 @@ fn wait_for(lines: &mpsc::Receiver<String>, needle: &str, timeout: Duration) -> 
 /// Scheduled releases become due for a process on the real clock: the API
 /// rightly refuses past dates, so the test moves `due_at` in the database.
 fn make_due(app: &TestApp) {
-    let past = chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap().and_hms_opt(5, 0, 0).unwrap();
+    set_due_at(app, chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap().and_hms_opt(5, 0, 0).unwrap());
+}
+
+fn set_due_at(app: &TestApp, due_at: chrono::NaiveDateTime) {
     app.db(|c| {
         diesel::update(releases::table.filter(releases::status.eq("scheduled")))
-            .set(releases::due_at.eq(past))
+            .set(releases::due_at.eq(due_at))
             .execute(c)
             .unwrap()
     });
@@ -96,6 +99,9 @@ async fn scheduled_packs(app: &TestApp, owner: &Actor, packs: usize, subscribers
         let release = app.schedule(owner, &pack, "2026-12-01").await;
         scheduled.push(release["id"].as_str().unwrap().to_string());
     }
+    // Dated by the test clock, these would come due on the real clock that a
+    // worker process runs on: keep them out of its reach until `make_due`.
+    set_due_at(app, chrono::NaiveDate::from_ymd_opt(2999, 1, 1).unwrap().and_hms_opt(5, 0, 0).unwrap());
     scheduled
 }
 
