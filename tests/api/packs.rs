@@ -252,6 +252,42 @@ backend_tests! {
     }
 }
 
+backend_tests! {
+    async fn paging_while_others_write_never_repeats_or_skips(app: TestApp) {
+        let acme = app.publisher("Acme").await;
+        let mut existing = Vec::new();
+        for n in 1..=5 {
+            existing.push(app.pack(&acme, &format!("Pack {n}"), "single").await);
+        }
+        let mut seen: Vec<String> = Vec::new();
+        let mut path = "/api/v1/integration-packs?limit=2".to_string();
+        let mut added = Vec::new();
+        loop {
+            let page = app.get(&path, &acme.token).await.expect(200);
+            seen.extend(page["items"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap().to_string()));
+            // Between pages, someone deletes a pack already read and creates a new one.
+            if let Some(read) = seen.iter().find(|id| !added.contains(*id) && existing.contains(*id)).cloned() {
+                app.delete(&format!("/api/v1/integration-packs/{read}"), &acme.token).await.expect(204);
+                existing.retain(|id| *id != read);
+            }
+            if added.len() < 2 {
+                added.push(app.pack(&acme, &format!("New {}", added.len()), "single").await);
+            }
+            match page["next_cursor"].as_str() {
+                Some(cursor) => path = format!("/api/v1/integration-packs?limit=2&cursor={cursor}"),
+                None => break,
+            }
+        }
+        let mut unique = seen.clone();
+        unique.dedup();
+        assert_eq!(unique, seen, "no pack is listed twice");
+        assert_eq!(seen.len(), 7, "the five packs there from the start, then the two made while paging: {seen:?}");
+        let mut sorted = seen.clone();
+        sorted.sort();
+        assert_eq!(sorted, seen, "oldest first, by id");
+    }
+}
+
 fn urlencode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
