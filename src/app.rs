@@ -18,6 +18,8 @@ pub struct ServerConfig {
     pub release_time_zone: chrono_tz::Tz,
     /// Browser origins allowed by CORS; empty: none.
     pub cors_allowed_origins: Vec<String>,
+    /// How long a duplicate `Idempotency-Key` request waits for the first one's answer.
+    pub idempotency_wait: std::time::Duration,
 }
 
 pub struct Application {
@@ -33,7 +35,7 @@ impl Application {
             admin_token_hash: config.admin_token.as_deref().map(auth::hash_token),
             release_time_zone: config.release_time_zone,
         };
-        let state = AppState { pool, clock, settings: Arc::new(settings) };
+        let state = AppState { pool, clock, settings: Arc::new(settings), idempotency_wait: config.idempotency_wait };
         let openapi = http::openapi();
         let route_table = Arc::new(RouteTable::new(&openapi));
         let max_body_bytes = config.max_body_bytes;

@@ -3,6 +3,9 @@
 use clap::Args;
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
+/// How long a retry that arrives while its first request still runs waits for
+/// that answer (then 409 `idempotency_in_progress`, with `Retry-After`).
+pub const IDEMPOTENCY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A binary's exit: 0, or 1 with `error: <message>` on stderr.
 pub fn exit_code(result: Result<(), String>) -> std::process::ExitCode {

@@ -105,6 +105,7 @@ fn serve(url: &DatabaseUrl, args: ServeArgs) -> Result<(), String> {
         max_body_bytes: args.max_body_bytes,
         release_time_zone: args.release.release_time_zone,
         cors_allowed_origins: args.cors_allowed_origins,
+        idempotency_wait: packrelease::config::IDEMPOTENCY_WAIT,
     };
     let worker = match args.no_worker {
         true => None,

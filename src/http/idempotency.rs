@@ -1,7 +1,10 @@
 //! `Idempotency-Key` on every POST (token creation excepted: a secret is never
 //! stored to be replayed). The first 2xx/4xx answer is stored for 24 hours per
-//! account and replayed to retries with the same key and body; a 5xx is not
-//! stored, so a retry runs again.
+//! account and replayed to retries with the same key and body, also to a retry
+//! that arrives while the first still runs (it waits for that answer); a 5xx
+//! is not stored, so a retry runs again.
+
+use std::time::{Duration, Instant};
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -15,7 +18,7 @@ use super::extract::bearer_token;
 use super::problem::Problem;
 use super::AppState;
 use crate::domain::text;
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 use crate::service::idempotency::{self as service, Begin};
 
 pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -36,6 +39,27 @@ pub fn applies_to(method: &Method, path: &str) -> bool {
 
 fn problem(req: ServiceRequest, problem: Problem) -> ServiceResponse<BoxBody> {
     req.into_response(problem.response())
+}
+
+/// Claims the key, or finds the first answer to replay. While a twin of this
+/// request is still running, waits (up to `idempotency_wait`) for its answer
+/// rather than refusing at once; a twin that failed on the server's side
+/// leaves the key free, and this request then runs.
+async fn begin_or_wait(state: &AppState, token: &str, key: &str, fingerprint: &str) -> AppResult<Begin> {
+    let deadline = Instant::now() + state.idempotency_wait;
+    let mut pause = Duration::from_millis(10);
+    loop {
+        let (settings, now) = (state.settings.clone(), state.clock.now());
+        let (token, key, fingerprint) = (token.to_string(), key.to_string(), fingerprint.to_string());
+        let begun = state.blocking(move |conn| service::begin(conn, &settings, &token, &key, &fingerprint, now)).await;
+        match begun {
+            Err(error) if service::is_in_progress(&error) && Instant::now() + pause <= deadline => {
+                actix_web::rt::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            other => return other,
+        }
+    }
 }
 
 pub async fn idempotency(
@@ -72,9 +96,7 @@ pub async fn idempotency(
     };
     req.set_payload(Payload::from(body));
 
-    let (settings, now, claimed) = (state.settings.clone(), state.clock.now(), key.clone());
-    let begun = state.blocking(move |conn| service::begin(conn, &settings, &token, &claimed, &fingerprint, now)).await;
-    let scope = match begun {
+    let scope = match begin_or_wait(&state, &token, &key, &fingerprint).await {
         Ok(Begin::Started { scope }) => scope,
         Ok(Begin::Replay(stored)) => {
             let status = u16::try_from(stored.status.unwrap_or(200)).ok().and_then(|s| StatusCode::from_u16(s).ok());

@@ -39,6 +39,9 @@ pub struct AppState {
     pub pool: DbPool,
     pub clock: Arc<dyn Clock>,
     pub settings: Arc<Settings>,
+    /// How long a duplicate of a request still running waits for its answer
+    /// before it gets 409 `idempotency_in_progress`.
+    pub idempotency_wait: std::time::Duration,
 }
 
 impl AppState {
@@ -227,7 +230,8 @@ fn document_idempotency(api: &mut OpenApiDoc) {
             .description(Some(
                 "Makes a retry safe: the first answer (2xx or 4xx) to this key and body is stored for 24 hours \
                  and replayed (with `Idempotent-Replayed: true`). The same key with a different body is a 422 \
-                 `idempotency_key_reused`; while the first request runs, a duplicate gets 409 `idempotency_in_progress`.",
+                 `idempotency_key_reused`. A duplicate sent while the first request still runs waits for its answer \
+                 (up to 10 seconds, then 409 `idempotency_in_progress`).",
             ))
             .schema(Some(ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(255))))
             .build();

@@ -76,8 +76,15 @@ pub fn begin(
     }
 }
 
+const IN_PROGRESS: &str = "idempotency_in_progress";
+
 fn in_progress() -> AppError {
-    AppError::conflict("idempotency_in_progress", "a request with this Idempotency-Key is still running; retry shortly")
+    AppError::conflict(IN_PROGRESS, "a request with this Idempotency-Key is still running; retry shortly")
+}
+
+/// Whether `begin` refused because a request with the same key is still running.
+pub fn is_in_progress(error: &AppError) -> bool {
+    matches!(error, AppError::Conflict { code: IN_PROGRESS, .. })
 }
 
 /// Stores the answer to replay.

@@ -180,6 +180,7 @@ impl TestApp {
             max_body_bytes: packrelease::config::DEFAULT_MAX_BODY_BYTES,
             release_time_zone: packrelease::domain::schedule::DEFAULT_TIME_ZONE,
             cors_allowed_origins: Vec::new(),
+            idempotency_wait: packrelease::config::IDEMPOTENCY_WAIT,
         };
         configure(&mut config);
         let database_url = url.target.clone();

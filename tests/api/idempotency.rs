@@ -1,11 +1,11 @@
 use chrono::Duration;
 use diesel::prelude::*;
-use packrelease::schema::{components, releases};
+use packrelease::schema::{components, idempotency_keys, releases};
 use serde_json::json;
 
-use crate::helpers::backend_tests;
+use crate::helpers::{backend_tests, Backend, TestApp};
 
-fn components_named(app: &crate::helpers::TestApp, name: &str) -> i64 {
+fn components_named(app: &TestApp, name: &str) -> i64 {
     app.db(|c| components::table.filter(components::name.eq(name)).count().get_result(c).unwrap())
 }
 
@@ -63,16 +63,16 @@ backend_tests! {
         assert_ne!(first["token"], second["token"]);
     }
 
-    async fn concurrent_duplicates_do_the_work_once(app: TestApp) {
+    async fn concurrent_duplicates_do_the_work_once_and_all_get_its_answer(app: TestApp) {
         let acme = app.publisher("Acme").await;
         let body = json!({"name": "Racy", "type": "process"});
         let results = futures_util::future::join_all((0..4).map(|_| app.post_with_key("/api/v1/components", &acme.token, "race", body.clone()))).await;
-        let created: Vec<_> = results.iter().filter(|r| r.status == 201).collect();
-        assert!(!created.is_empty());
-        assert!(created.iter().all(|r| r.body["id"] == created[0].body["id"]));
-        for other in results.iter().filter(|r| r.status != 201) {
-            other.assert_problem(409, "idempotency_in_progress");
+        for result in &results {
+            assert_eq!((result.status, &result.body), (201, &results[0].body), "every twin gets the first answer");
+            assert_eq!(result.header("location"), results[0].header("location"));
         }
+        let first = results.iter().filter(|r| r.header("idempotent-replayed").is_none()).count();
+        assert_eq!(first, 1, "one request did the work, the others replayed it");
         assert_eq!(components_named(&app, "Racy"), 1);
     }
 
@@ -82,5 +82,42 @@ backend_tests! {
         app.clock.advance(Duration::hours(25));
         let later = app.post_with_key("/api/v1/components", &acme.token, "daily", json!({"name": "B", "type": "process"})).await.expect(201);
         assert_ne!(first["id"], later["id"]);
+    }
+}
+
+/// A twin that is still running when the wait runs out (here: no wait at all)
+/// is a retryable 409, and nothing is done twice.
+#[actix_web::test]
+async fn a_duplicate_of_a_request_still_running_is_a_retryable_conflict() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(app) =
+            TestApp::spawn_with(backend, |config| config.idempotency_wait = std::time::Duration::ZERO).await
+        else {
+            continue;
+        };
+        let acme = app.publisher("Acme").await;
+        let body = json!({"name": "Slow", "type": "process"});
+        app.post_with_key("/api/v1/components", &acme.token, "slow", body.clone()).await.expect(201);
+        // As if the first request were still running: its key is claimed, no answer stored yet.
+        let running = || diesel::update(idempotency_keys::table.filter(idempotency_keys::idempotency_key.eq("slow")));
+        app.db(|c| {
+            running()
+                .set((idempotency_keys::state.eq("in_progress"), idempotency_keys::status.eq(None::<i64>)))
+                .execute(c)
+                .unwrap()
+        });
+        let twin = app.post_with_key("/api/v1/components", &acme.token, "slow", body.clone()).await;
+        twin.assert_problem(409, "idempotency_in_progress");
+        assert!(twin.header("retry-after").is_some(), "the conflict says when to retry");
+        assert_eq!(components_named(&app, "Slow"), 1);
+        // Once the first has answered, the retry gets that answer.
+        app.db(|c| {
+            running()
+                .set((idempotency_keys::state.eq("done"), idempotency_keys::status.eq(Some(201_i64))))
+                .execute(c)
+                .unwrap()
+        });
+        let retry = app.post_with_key("/api/v1/components", &acme.token, "slow", body).await;
+        assert_eq!((retry.status, retry.header("idempotent-replayed").as_deref()), (201, Some("true")));
     }
 }
