@@ -43,21 +43,28 @@ fn problem(req: ServiceRequest, problem: Problem) -> ServiceResponse<BoxBody> {
 
 /// Claims the key, or finds the first answer to replay. While a twin of this
 /// request is still running, waits (up to `idempotency_wait`) for its answer
-/// rather than refusing at once; a twin that failed on the server's side
-/// leaves the key free, and this request then runs.
+/// rather than refusing at once, and says `Running` only when the wait is
+/// over; a twin that failed on the server's side leaves the key free, and
+/// this request then runs.
 async fn begin_or_wait(state: &AppState, token: &str, key: &str, fingerprint: &str) -> AppResult<Begin> {
     let deadline = Instant::now() + state.idempotency_wait;
     let mut pause = Duration::from_millis(10);
     loop {
         let (settings, now) = (state.settings.clone(), state.clock.now());
-        let (token, key, fingerprint) = (token.to_string(), key.to_string(), fingerprint.to_string());
-        let begun = state.blocking(move |conn| service::begin(conn, &settings, &token, &key, &fingerprint, now)).await;
-        match begun {
-            Err(error) if service::is_in_progress(&error) && Instant::now() + pause <= deadline => {
-                actix_web::rt::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_millis(200));
+        let (token, claimed, fingerprint) = (token.to_string(), key.to_string(), fingerprint.to_string());
+        let begun =
+            state.blocking(move |conn| service::begin(conn, &settings, &token, &claimed, &fingerprint, now)).await?;
+        let Begin::Running { scope } = begun else { return Ok(begun) };
+        loop {
+            if Instant::now() + pause > deadline {
+                return Ok(Begin::Running { scope });
             }
-            other => return other,
+            actix_web::rt::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(200));
+            let (scope, key) = (scope.clone(), key.to_string());
+            if !state.blocking(move |conn| service::is_running(conn, &scope, &key)).await? {
+                break;
+            }
         }
     }
 }
@@ -110,6 +117,7 @@ pub async fn idempotency(
             response.insert_header((REPLAYED.clone(), HeaderValue::from_static("true")));
             return Ok(req.into_response(response.body(stored.body.unwrap_or_default())));
         }
+        Ok(Begin::Running { .. }) => return Ok(req.into_response(service::in_progress().error_response())),
         // Authentication fails in the handler too, with the usual 401.
         Err(AppError::Unauthorized) => return Ok(next.call(req).await?.map_into_boxed_body()),
         Err(error) => return Ok(req.into_response(error.error_response())),

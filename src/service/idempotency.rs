@@ -19,6 +19,8 @@ pub enum Begin {
     Started { scope: String },
     /// The first answer, to replay.
     Replay(StoredKey),
+    /// A request with this key is still running: wait (`is_running`), or refuse (`in_progress`).
+    Running { scope: String },
 }
 
 /// Claims the key for this request, or finds what became of an earlier one.
@@ -47,7 +49,7 @@ pub fn begin(
                     ));
                 }
                 if existing.state == store::IN_PROGRESS {
-                    return Err(in_progress());
+                    return Ok(Begin::Running { scope: scope.clone() });
                 }
                 return Ok(Begin::Replay(existing));
             }
@@ -71,20 +73,20 @@ pub fn begin(
     });
     match result {
         // A concurrent twin inserted the key first.
-        Err(AppError::Conflict { code: "conflict", .. }) => Err(in_progress()),
+        Err(AppError::Conflict { code: "conflict", .. }) => Ok(Begin::Running { scope }),
         other => other,
     }
 }
 
-const IN_PROGRESS: &str = "idempotency_in_progress";
-
-fn in_progress() -> AppError {
-    AppError::conflict(IN_PROGRESS, "a request with this Idempotency-Key is still running; retry shortly")
+/// The refusal of a twin that is still running.
+pub fn in_progress() -> AppError {
+    AppError::conflict("idempotency_in_progress", "a request with this Idempotency-Key is still running; retry shortly")
 }
 
-/// Whether `begin` refused because a request with the same key is still running.
-pub fn is_in_progress(error: &AppError) -> bool {
-    matches!(error, AppError::Conflict { code: IN_PROGRESS, .. })
+/// Whether the request holding this key is still running. A read, so a twin
+/// waiting on it never queues for the write lock (SQLite) behind the work.
+pub fn is_running(conn: &mut DbConnection, scope: &str, key: &str) -> AppResult<bool> {
+    Ok(store::state_of(conn, scope, key)?.as_deref() == Some(store::IN_PROGRESS))
 }
 
 /// Stores the answer to replay.

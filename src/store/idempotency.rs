@@ -27,6 +27,11 @@ pub fn find(conn: &mut DbConnection, scope: &str, key: &str) -> QueryResult<Opti
     idempotency_keys::table.find((scope, key)).select(StoredKey::as_select()).first(conn).optional()
 }
 
+/// The state of a key alone (no stored answer), for a twin waiting on it.
+pub fn state_of(conn: &mut DbConnection, scope: &str, key: &str) -> QueryResult<Option<String>> {
+    idempotency_keys::table.find((scope, key)).select(idempotency_keys::state).first(conn).optional()
+}
+
 pub fn insert(conn: &mut DbConnection, row: &StoredKey) -> QueryResult<()> {
     diesel::insert_into(idempotency_keys::table).values(row).execute(conn).map(drop)
 }
