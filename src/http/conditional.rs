@@ -17,6 +17,7 @@ use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::{ObjectBuilder, Required, Type};
 use utoipa::IntoParams;
 
+use super::fallback::routed_path;
 use super::RouteTable;
 use crate::domain::text;
 use crate::error::AppError;
@@ -117,7 +118,7 @@ pub async fn conditional(
     let is_read = req.method() == Method::GET;
     if !is_read && req.headers().contains_key(header::IF_MATCH) {
         let routes = req.app_data::<web::Data<RouteTable>>();
-        if routes.and_then(|routes| routes.takes_if_match(req.method(), req.path())) == Some(false) {
+        if routes.and_then(|routes| routes.takes_if_match(req.method(), routed_path(req.request()))) == Some(false) {
             // Ignoring the condition would make the change unconditional, which is worse than refusing it.
             let error = AppError::BadRequest {
                 code: "if_match_unsupported",

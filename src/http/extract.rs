@@ -200,6 +200,12 @@ pub struct PageQuery {
     pub cursor: Option<String>,
 }
 
+/// Whether `raw` is a UUID in the form ids are stored in (lower case, with
+/// hyphens): another spelling of the same UUID would compare wrongly as a cursor.
+pub fn is_stored_id_form(raw: &str) -> bool {
+    uuid::Uuid::parse_str(raw).is_ok_and(|id| id.hyphenated().to_string() == raw)
+}
+
 impl PageQuery {
     /// The page size, checked.
     pub fn limit(&self) -> Result<i64, AppError> {
@@ -214,7 +220,7 @@ impl PageQuery {
     /// The page request of a list ordered by id (its cursor is an id).
     pub fn request(&self) -> Result<PageRequest, AppError> {
         let after = self.cursor.clone().filter(|c| !c.is_empty());
-        let bad_cursor = after.as_deref().is_some_and(|c| uuid::Uuid::parse_str(c).is_err());
+        let bad_cursor = after.as_deref().is_some_and(|c| !is_stored_id_form(c));
         let cursor_error =
             FieldError::new("cursor", "invalid_cursor", "cursor must be a next_cursor returned by this list");
         match (self.limit(), bad_cursor) {

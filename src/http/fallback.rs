@@ -70,8 +70,15 @@ impl RouteTable {
     }
 }
 
+/// The path as the router matches it: percent-decoded (`/%74okens` is
+/// `/tokens`), unlike `req.path()`. Anything that decides by route uses this,
+/// so it decides about the handler that will answer.
+pub fn routed_path(req: &HttpRequest) -> &str {
+    req.match_info().as_str()
+}
+
 pub async fn unmatched(req: HttpRequest, routes: web::Data<RouteTable>) -> HttpResponse {
-    match routes.allowed(req.path()) {
+    match routes.allowed(routed_path(&req)) {
         Some(methods) => {
             let allow = methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
             let detail = format!("{} is not allowed here; allowed: {allow}", req.method());

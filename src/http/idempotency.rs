@@ -15,6 +15,7 @@ use actix_web::{web, HttpResponse, ResponseError};
 use sha2::{Digest, Sha256};
 
 use super::extract::bearer_token;
+use super::fallback::routed_path;
 use super::problem::Problem;
 use super::AppState;
 use crate::domain::text;
@@ -74,7 +75,8 @@ pub async fn idempotency(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let key = req.headers().get(&IDEMPOTENCY_KEY).map(|v| v.to_str().map(str::to_string));
-    let (Some(key), true, Some(token)) = (key, applies_to(req.method(), req.path()), bearer_token(req.headers()))
+    let (Some(key), true, Some(token)) =
+        (key, applies_to(req.method(), routed_path(req.request())), bearer_token(req.headers()))
     else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::conditional::{representation_tag, Precondition};
-use super::extract::{ApiJson, Bearer, OptionalJson, PageQuery};
+use super::extract::{is_stored_id_form, ApiJson, Bearer, OptionalJson, PageQuery};
 use super::problem::responses::{
     BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge, PreconditionFailed, Unauthorized,
     Unavailable, Unprocessable,
@@ -396,7 +396,9 @@ pub async fn cancel_release(
 fn parse_schedule_cursor(raw: &str) -> Option<ScheduleCursor> {
     let (micros, id) = raw.split_once('_')?;
     let due_at = DateTime::from_timestamp_micros(micros.parse().ok()?)?.naive_utc();
-    Uuid::parse_str(id).ok()?;
+    if !is_stored_id_form(id) {
+        return None;
+    }
     Some(ScheduleCursor { due_at, id: id.to_string() })
 }
 

@@ -118,6 +118,15 @@ backend_tests! {
         let bad = app.get(&format!("/api/v1/components/{id}/versions?cursor=zzz"), &acme.token).await;
         bad.assert_problem(422, "validation_failed");
         assert_eq!(bad.error_fields(), ["cursor"]);
+        // Another spelling of a real cursor would sort differently from the ids: refused, not misread.
+        let cursor = app.get(&format!("/api/v1/components/{id}/versions?limit=2"), &acme.token).await.expect(200)["next_cursor"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        for spelling in [cursor.to_uppercase(), cursor.replace('-', ""), format!("{{{cursor}}}")] {
+            let path = format!("/api/v1/components/{id}/versions?limit=2&cursor={}", spelling.replace('{', "%7B").replace('}', "%7D"));
+            app.get(&path, &acme.token).await.assert_problem(422, "validation_failed");
+        }
     }
 
     async fn a_released_version_cannot_be_deleted(app: TestApp) {

@@ -61,6 +61,13 @@ backend_tests! {
         let first = app.post_with_key(&path, &acme.token, "t", json!({})).await.expect(201);
         let second = app.post_with_key(&path, &acme.token, "t", json!({})).await.expect(201);
         assert_ne!(first["token"], second["token"]);
+        // The router decodes the path, and so does the rule: a spelled-out path is token creation too.
+        let spelled = format!("/api/v1/%61ccounts/{}/%74okens", acme.id);
+        let third = app.post_with_key(&spelled, &acme.token, "t2", json!({})).await.expect(201);
+        let fourth = app.post_with_key(&spelled, &acme.token, "t2", json!({})).await.expect(201);
+        assert_ne!(third["token"], fourth["token"]);
+        let stored: i64 = app.db(|c| idempotency_keys::table.count().get_result(c).unwrap());
+        assert_eq!(stored, 0, "no secret is kept to be replayed");
     }
 
     async fn concurrent_duplicates_do_the_work_once_and_all_get_its_answer(app: TestApp) {

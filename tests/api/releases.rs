@@ -240,6 +240,8 @@ backend_tests! {
         assert_eq!(ids(&next), [second["id"].as_str().unwrap()]);
         assert_eq!(next["next_cursor"], Value::Null);
         app.get("/api/v1/release-schedule?cursor=nonsense", &acme.token).await.assert_problem(422, "validation_failed");
+        let shouted = format!("/api/v1/release-schedule?limit=1&cursor={}", cursor.to_uppercase());
+        app.get(&shouted, &acme.token).await.assert_problem(422, "validation_failed");
     }
 
     async fn releases_are_private_to_the_publisher(app: TestApp) {
