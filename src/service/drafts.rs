@@ -57,7 +57,9 @@ pub(crate) fn owned_draft(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppRe
 }
 
 /// The caller's draft, locked for a change (on PostgreSQL, other changes of it
-/// wait) and read again, once it passes the `If-Match` condition.
+/// wait) and read again, once it passes the `If-Match` condition. The pack is
+/// locked first, as releasing takes them, so the tag compared is built from
+/// the pack's current release state, never one a release just replaced.
 fn draft_for_change(
     conn: &mut DbConnection,
     ctx: &Ctx,
@@ -65,6 +67,8 @@ fn draft_for_change(
     if_match: Option<&IfMatch>,
 ) -> AppResult<(Draft, Pack)> {
     let (draft, pack) = owned_draft(conn, ctx, id)?;
+    crate::store::releases::lock_pack(conn, &pack.id)?;
+    let pack = Pack { revision: packs::revision(conn, &pack.id)?, ..pack };
     store::lock(conn, &draft.id)?;
     let draft = store::find(conn, &draft.id)?.ok_or(AppError::NotFound)?;
     precondition::require(if_match, || view(conn, draft.clone(), &pack))?;
