@@ -125,6 +125,10 @@ for version in ("1.0.0", "1.1.0"):
     ok(create_version.sync_detailed(component.id, client=pub, body=CreateVersion(version=version, notes=f"v{version}")), Version, 201)
 versions = ok(list_versions.sync_detailed(component.id, client=pub, limit=1), VersionList)
 check([v.version for v in versions.items] == ["1.1.0"] and versions.next_cursor, "versions page newest first")
+rest = ok(list_versions.sync_detailed(component.id, client=pub, limit=1, cursor=versions.next_cursor), VersionList)
+check([v.version for v in rest.items] == ["1.0.0"] and rest.next_cursor is None, "the next page ends the list")
+refused = problem(create_version.sync_detailed(component.id, client=pub, body=CreateVersion(version="1.0/../x")), 422, "validation_failed")
+check([e.field for e in refused.errors] == ["version"], "a 422 names the field")
 pack = ok(create_pack.sync_detailed(client=pub, body=CreatePack(name=f"Orders {tag}", description="via a generated client",
                                                                  installation_type=InstallationType.SINGLE)), IntegrationPack, 201)
 ok(add_member.sync_detailed(pack.id, client=pub, body=AddComponent(component_id=component.id)), PackComponent, 201)
