@@ -23,7 +23,7 @@ pub enum HealthStatus {
 }
 
 /// The process is up.
-#[utoipa::path(tag = "health", security(()), responses((status = 200, body = Health)))]
+#[utoipa::path(tag = "health", responses((status = 200, body = Health)))]
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: HealthStatus::Ok })
@@ -32,7 +32,6 @@ pub async fn healthz() -> HttpResponse {
 /// The database is reachable (workers are not checked, so an API-only replica is ready).
 #[utoipa::path(
     tag = "health",
-    security(()),
     responses((status = 200, body = Health), (status = 503, response = Unavailable))
 )]
 #[get("/readyz")]

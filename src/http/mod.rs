@@ -166,7 +166,21 @@ pub fn openapi() -> OpenApiDoc {
     conditional::document(&mut api);
     optional_bodies_are_not_null(&mut api);
     document_retry_after(&mut api);
+    public_operations_need_no_token(&mut api);
     api
+}
+
+/// Operations outside `/api/v1` override the bearer requirement with an empty
+/// list (`security: []`, "none"), which client generators read as "call
+/// without credentials"; `[{}]` would read as "a credential of no scheme".
+fn public_operations_need_no_token(api: &mut OpenApiDoc) {
+    let public = api.paths.paths.iter_mut().filter(|(path, _)| !path.starts_with("/api/v1/"));
+    for (_, item) in public {
+        let operations = [&mut item.get, &mut item.post, &mut item.patch, &mut item.put, &mut item.delete];
+        for operation in operations.into_iter().flatten() {
+            operation.security = Some(Vec::new());
+        }
+    }
 }
 
 /// A body that may be left out is documented as the object alone (not `oneOf
