@@ -27,16 +27,18 @@ pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
 impl DbConnection {
     /// A read-write transaction. On SQLite it starts with `BEGIN IMMEDIATE`, so
     /// a transaction that reads and then writes never fails with SQLITE_BUSY
-    /// half-way; on PostgreSQL it is a plain transaction.
+    /// half-way; on PostgreSQL it is a plain transaction. Inside another
+    /// transaction it is a savepoint of that one (which holds the write lock).
     pub fn write_transaction<T, E, F>(&mut self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut Self) -> Result<T, E>,
         E: From<diesel::result::Error>,
     {
-        match self {
-            DbConnection::Postgresql(_) => return self.transaction(f),
-            DbConnection::Sqlite(sqlite) => AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?,
+        let DbConnection::Sqlite(sqlite) = self else { return self.transaction(f) };
+        if Self::in_transaction(sqlite)? {
+            return self.transaction(f);
         }
+        AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
         // The multi-connection's transaction manager delegates to the inner
         // connection's, which now holds the open transaction.
         match f(self) {
@@ -49,6 +51,12 @@ impl DbConnection {
                 Err(rollback_error) => Err(rollback_error.into()),
             },
         }
+    }
+
+    fn in_transaction(sqlite: &mut SqliteConnection) -> QueryResult<bool> {
+        let status =
+            <AnsiTransactionManager as TransactionManager<SqliteConnection>>::transaction_manager_status_mut(sqlite);
+        Ok(status.transaction_depth()?.is_some())
     }
 
     pub fn backend(&self) -> Backend {

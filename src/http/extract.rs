@@ -4,24 +4,31 @@
 use actix_web::dev::Payload;
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::http::StatusCode;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::{ready, LocalBoxFuture, Ready};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::error::{AppError, FieldError};
+use crate::service::idempotency::Claim;
 use crate::store::PageRequest;
 
 /// The token of `Authorization: Bearer <token>`; 401 when absent or malformed.
-pub struct Bearer(pub String);
+/// It carries the request's idempotency claim, if it has one, to where the
+/// work runs (`AppState::call`).
+pub struct Bearer {
+    pub token: String,
+    pub claim: Option<Claim>,
+}
 
 impl FromRequest for Bearer {
     type Error = AppError;
     type Future = Ready<Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(bearer_token(req.headers()).map(Bearer).ok_or(AppError::Unauthorized))
+        let claim = req.extensions().get::<Claim>().cloned();
+        ready(bearer_token(req.headers()).map(|token| Bearer { token, claim }).ok_or(AppError::Unauthorized))
     }
 }
 

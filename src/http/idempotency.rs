@@ -2,7 +2,8 @@
 //! stored to be replayed). The first 2xx/4xx answer is stored for 24 hours per
 //! account and replayed to retries with the same key and body, also to a retry
 //! that arrives while the first still runs (it waits for that answer); a 5xx
-//! is not stored, so a retry runs again.
+//! is not stored, so a retry runs again, unless the work had committed (the
+//! key's mark commits with it: `service::idempotency`).
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +12,7 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{web, HttpResponse, ResponseError};
+use actix_web::{web, HttpMessage, HttpResponse, ResponseError};
 use sha2::{Digest, Sha256};
 
 use super::extract::bearer_token;
@@ -105,8 +106,8 @@ pub async fn idempotency(
     };
     req.set_payload(Payload::from(body));
 
-    let scope = match begin_or_wait(&state, &token, &key, &fingerprint).await {
-        Ok(Begin::Started { scope }) => scope,
+    let claim = match begin_or_wait(&state, &token, &key, &fingerprint).await {
+        Ok(Begin::Started(claim)) => claim,
         Ok(Begin::Replay(stored)) => {
             let status = u16::try_from(stored.status.unwrap_or(200)).ok().and_then(|s| StatusCode::from_u16(s).ok());
             let mut response = HttpResponse::build(status.unwrap_or(StatusCode::OK));
@@ -125,13 +126,15 @@ pub async fn idempotency(
         Err(error) => return Ok(req.into_response(error.error_response())),
     };
 
+    // The handler's work commits together with the key's `committed` mark (see `AppState::call`).
+    req.extensions_mut().insert(claim.clone());
     let response = next.call(req).await?;
     let status = response.status();
     // A 5xx is not stored, nor a 409 that says "retry", nor a 412 (a retry
     // with a fresh If-Match must run): nothing was done, so it runs again.
     let retryable = response.headers().get(&RETRY).is_some() || status == StatusCode::PRECONDITION_FAILED;
     if status.is_server_error() || retryable {
-        let _ = state.blocking(move |conn| service::abandon(conn, &scope, &key)).await;
+        let _ = state.blocking(move |conn| service::abandon(conn, &claim)).await;
         return Ok(response.map_into_boxed_body());
     }
     let (request, response) = response.into_parts();
@@ -143,7 +146,7 @@ pub async fn idempotency(
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let stored = state
         .blocking(move |conn| {
-            service::complete(conn, &scope, &key, status.as_u16(), content_type.as_deref(), location.as_deref(), &text)
+            service::complete(conn, &claim, status.as_u16(), content_type.as_deref(), location.as_deref(), &text)
         })
         .await;
     if let Err(error) = stored {

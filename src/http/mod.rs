@@ -30,6 +30,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::clock::Clock;
 use crate::db::{DbConnection, DbPool};
 use crate::error::{AppError, AppResult};
+use crate::service::idempotency::commit_with_work;
 use crate::service::{auth, Ctx, Settings};
 use extract::{Bearer, BodyLimit};
 
@@ -46,7 +47,9 @@ pub struct AppState {
 
 impl AppState {
     /// Authenticates the bearer token and runs `f` as that caller, on a
-    /// blocking thread with a connection checked out there (never on an actix thread).
+    /// blocking thread with a connection checked out there (never on an actix
+    /// thread). Under an `Idempotency-Key`, `f` runs in one transaction with
+    /// the key's mark that its work was done.
     pub async fn call<T, F>(&self, bearer: Bearer, f: F) -> AppResult<T>
     where
         F: FnOnce(&mut DbConnection, &Ctx) -> AppResult<T> + Send + 'static,
@@ -55,8 +58,12 @@ impl AppState {
         let state = self.clone();
         self.blocking(move |conn| {
             let now = state.clock.now();
-            let caller = auth::authenticate(conn, &state.settings, &bearer.0, now)?;
-            f(conn, &Ctx { caller, now, time_zone: state.settings.release_time_zone })
+            let caller = auth::authenticate(conn, &state.settings, &bearer.token, now)?;
+            let ctx = Ctx { caller, now, time_zone: state.settings.release_time_zone };
+            match &bearer.claim {
+                Some(claim) => commit_with_work(conn, claim, |conn| f(conn, &ctx)),
+                None => f(conn, &ctx),
+            }
         })
         .await
     }
@@ -245,7 +252,9 @@ fn document_idempotency(api: &mut OpenApiDoc) {
                 "Makes a retry safe: the first answer (2xx or 4xx) to this key and body is stored for 24 hours \
                  and replayed (with `Idempotent-Replayed: true`). The same key with a different body is a 422 \
                  `idempotency_key_reused`. A duplicate sent while the first request still runs waits for its answer \
-                 (up to 10 seconds, then 409 `idempotency_in_progress`).",
+                 (up to 10 seconds, then 409 `idempotency_in_progress`). The key's record commits with the work: \
+                 if the server stopped after the work but before answering, a retry gets 409 \
+                 `idempotency_answer_lost` and the work is not done again.",
             ))
             .schema(Some(ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(255))))
             .build();

@@ -1,7 +1,14 @@
 //! Idempotency keys: a retried POST with the same key and body, from the same
 //! account, gets the first answer again instead of doing the work twice.
+//!
+//! A key goes `in_progress` (claimed) → `committed` (the work's transaction,
+//! which marks it, has committed) → `done` (the answer is stored). The mark is
+//! written in the work's own transaction (`commit_with_work`), so a request that
+//! died before committing left `in_progress` and may run again once its claim
+//! lapses, while one that committed is never run again, even if its answer was
+//! lost with the process.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 
 use super::auth::{self, Caller};
 use super::Settings;
@@ -11,12 +18,22 @@ use crate::store::idempotency::{self as store, StoredKey};
 
 /// How long a key is remembered.
 pub const RETENTION: Duration = Duration::hours(24);
-/// A key still "in progress" after this was left by a crashed request; it may start again.
+/// A claim still `in_progress` after this was left by a request that died
+/// before its work committed; another request may claim the key again.
 const ABANDONED_AFTER: Duration = Duration::minutes(2);
 
+/// One request's hold on a key: its scope (the account, or the admin) and the
+/// instant it claimed the key, which tells its claim from a later one's.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub scope: String,
+    pub key: String,
+    pub claimed_at: NaiveDateTime,
+}
+
 pub enum Begin {
-    /// Go ahead; finish with `complete` or `abandon` under this scope.
-    Started { scope: String },
+    /// Go ahead; do the work with `commit_with_work`, then `complete` or `abandon`.
+    Started(Claim),
     /// The first answer, to replay.
     Replay(StoredKey),
     /// A request with this key is still running: wait (`is_running`), or refuse (`in_progress`).
@@ -39,8 +56,8 @@ pub fn begin(
     let result = conn.write_transaction(|conn| {
         if let Some(existing) = store::find(conn, &scope, key)? {
             let expired = existing.created_at < (now - RETENTION).naive_utc();
-            let abandoned =
-                existing.state == store::IN_PROGRESS && existing.created_at < (now - ABANDONED_AFTER).naive_utc();
+            let lapsed = existing.created_at < (now - ABANDONED_AFTER).naive_utc();
+            let abandoned = existing.state == store::IN_PROGRESS && lapsed;
             if !expired && !abandoned {
                 if existing.fingerprint != fingerprint {
                     return Err(AppError::rule(
@@ -48,28 +65,30 @@ pub fn begin(
                         "this Idempotency-Key was used for a different request; use a new key",
                     ));
                 }
-                if existing.state == store::IN_PROGRESS {
-                    return Ok(Begin::Running { scope: scope.clone() });
-                }
-                return Ok(Begin::Replay(existing));
+                return match existing.state.as_str() {
+                    store::DONE => Ok(Begin::Replay(existing)),
+                    store::COMMITTED if lapsed => Err(answer_lost()),
+                    _ => Ok(Begin::Running { scope: scope.clone() }),
+                };
             }
             store::delete(conn, &scope, key)?;
         }
+        let claim = Claim { scope: scope.clone(), key: key.to_string(), claimed_at: now.naive_utc() };
         store::insert(
             conn,
             &StoredKey {
-                scope: scope.clone(),
-                idempotency_key: key.to_string(),
+                scope: claim.scope.clone(),
+                idempotency_key: claim.key.clone(),
                 fingerprint: fingerprint.to_string(),
                 state: store::IN_PROGRESS.to_string(),
                 status: None,
                 content_type: None,
                 location: None,
                 body: None,
-                created_at: now.naive_utc(),
+                created_at: claim.claimed_at,
             },
         )?;
-        Ok(Begin::Started { scope: scope.clone() })
+        Ok(Begin::Started(claim))
     });
     match result {
         // A concurrent twin inserted the key first.
@@ -83,29 +102,56 @@ pub fn in_progress() -> AppError {
     AppError::conflict("idempotency_in_progress", "a request with this Idempotency-Key is still running; retry shortly")
 }
 
-/// Whether the request holding this key is still running. A read, so a twin
-/// waiting on it never queues for the write lock (SQLite) behind the work.
+fn answer_lost() -> AppError {
+    AppError::conflict(
+        "idempotency_answer_lost",
+        "the request with this Idempotency-Key was carried out, but the server stopped before storing its answer; \
+         read the result (it is there) rather than sending the request again",
+    )
+}
+
+/// Runs the work of a claimed request and marks the key `committed` in the
+/// same transaction: both commit, or neither does. A claim that lapsed and was
+/// taken by a retry meanwhile fails here, and its work is rolled back.
+pub fn commit_with_work<T>(
+    conn: &mut DbConnection,
+    claim: &Claim,
+    work: impl FnOnce(&mut DbConnection) -> AppResult<T>,
+) -> AppResult<T> {
+    conn.write_transaction(|conn| {
+        let done = work(conn)?;
+        match store::mark_committed(conn, &claim.scope, &claim.key, claim.claimed_at)? {
+            0 => Err(in_progress()),
+            _ => Ok(done),
+        }
+    })
+}
+
+/// Whether the request holding this key is still running (or has committed
+/// and is storing its answer). A read, so a twin waiting on it never queues
+/// for the write lock (SQLite) behind the work.
 pub fn is_running(conn: &mut DbConnection, scope: &str, key: &str) -> AppResult<bool> {
-    Ok(store::state_of(conn, scope, key)?.as_deref() == Some(store::IN_PROGRESS))
+    let state = store::state_of(conn, scope, key)?;
+    Ok(matches!(state.as_deref(), Some(store::IN_PROGRESS | store::COMMITTED)))
 }
 
 /// Stores the answer to replay.
 pub fn complete(
     conn: &mut DbConnection,
-    scope: &str,
-    key: &str,
+    claim: &Claim,
     status: u16,
     content_type: Option<&str>,
     location: Option<&str>,
     body: &str,
 ) -> AppResult<()> {
-    store::complete(conn, scope, key, i64::from(status), content_type, location, body)?;
+    store::complete(conn, claim, i64::from(status), content_type, location, body)?;
     Ok(())
 }
 
-/// Forgets the key (the request failed on the server's side; a retry runs it again).
-pub fn abandon(conn: &mut DbConnection, scope: &str, key: &str) -> AppResult<()> {
-    store::delete(conn, scope, key)?;
+/// Gives the key up (nothing was done, or the request failed on the server's
+/// side before committing): a retry runs the request again.
+pub fn abandon(conn: &mut DbConnection, claim: &Claim) -> AppResult<()> {
+    store::release_claim(conn, claim)?;
     Ok(())
 }
 

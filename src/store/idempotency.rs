@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use crate::db::DbConnection;
 use crate::schema::idempotency_keys;
+use crate::service::idempotency::Claim;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = idempotency_keys)]
@@ -21,6 +22,7 @@ pub struct StoredKey {
 }
 
 pub const IN_PROGRESS: &str = "in_progress";
+pub const COMMITTED: &str = "committed";
 pub const DONE: &str = "done";
 
 pub fn find(conn: &mut DbConnection, scope: &str, key: &str) -> QueryResult<Option<StoredKey>> {
@@ -40,24 +42,56 @@ pub fn delete(conn: &mut DbConnection, scope: &str, key: &str) -> QueryResult<us
     diesel::delete(idempotency_keys::table.find((scope, key))).execute(conn)
 }
 
-pub fn complete(
+/// Marks the claim's work committed (in the work's transaction); 0 when the
+/// claim is no longer this request's.
+pub fn mark_committed(
     conn: &mut DbConnection,
     scope: &str,
     key: &str,
+    claimed_at: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        idempotency_keys::table
+            .find((scope, key))
+            .filter(idempotency_keys::created_at.eq(claimed_at))
+            .filter(idempotency_keys::state.eq_any([IN_PROGRESS, COMMITTED])),
+    )
+    .set(idempotency_keys::state.eq(COMMITTED))
+    .execute(conn)
+}
+
+pub fn complete(
+    conn: &mut DbConnection,
+    claim: &Claim,
     status: i64,
     content_type: Option<&str>,
     location: Option<&str>,
     body: &str,
 ) -> QueryResult<usize> {
-    diesel::update(idempotency_keys::table.find((scope, key)))
-        .set((
-            idempotency_keys::state.eq(DONE),
-            idempotency_keys::status.eq(Some(status)),
-            idempotency_keys::content_type.eq(content_type),
-            idempotency_keys::location.eq(location),
-            idempotency_keys::body.eq(Some(body)),
-        ))
-        .execute(conn)
+    diesel::update(
+        idempotency_keys::table
+            .find((&claim.scope, &claim.key))
+            .filter(idempotency_keys::created_at.eq(claim.claimed_at)),
+    )
+    .set((
+        idempotency_keys::state.eq(DONE),
+        idempotency_keys::status.eq(Some(status)),
+        idempotency_keys::content_type.eq(content_type),
+        idempotency_keys::location.eq(location),
+        idempotency_keys::body.eq(Some(body)),
+    ))
+    .execute(conn)
+}
+
+/// Deletes the claim while its work has not committed (a committed one stays).
+pub fn release_claim(conn: &mut DbConnection, claim: &Claim) -> QueryResult<usize> {
+    diesel::delete(
+        idempotency_keys::table
+            .find((&claim.scope, &claim.key))
+            .filter(idempotency_keys::created_at.eq(claim.claimed_at))
+            .filter(idempotency_keys::state.eq(IN_PROGRESS)),
+    )
+    .execute(conn)
 }
 
 /// Forgets keys older than `before`.

@@ -1,6 +1,8 @@
 use chrono::Duration;
 use diesel::prelude::*;
+use packrelease::error::AppError;
 use packrelease::schema::{components, idempotency_keys, releases};
+use packrelease::service::idempotency::{commit_with_work, Claim};
 use serde_json::json;
 
 use crate::helpers::{backend_tests, Backend, TestApp};
@@ -126,5 +128,94 @@ async fn a_duplicate_of_a_request_still_running_is_a_retryable_conflict() {
         });
         let retry = app.post_with_key("/api/v1/components", &acme.token, "slow", body).await;
         assert_eq!((retry.status, retry.header("idempotent-replayed").as_deref()), (201, Some("true")));
+    }
+}
+
+/// The key's `committed` mark commits with the work: whatever became of the
+/// answer, a request whose work committed is never run again, and one that
+/// died before committing runs again once its claim lapses.
+#[actix_web::test]
+async fn work_and_its_mark_commit_together_so_a_lost_answer_never_means_a_second_run() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(app) =
+            TestApp::spawn_with(backend, |config| config.idempotency_wait = std::time::Duration::ZERO).await
+        else {
+            continue;
+        };
+        let acme = app.publisher("Acme").await;
+        let key_row = |key: &'static str| {
+            diesel::update(idempotency_keys::table.filter(idempotency_keys::idempotency_key.eq(key)))
+        };
+        let create = |key: &'static str, name: &'static str| {
+            app.post_with_key("/api/v1/components", &acme.token, key, json!({"name": name, "type": "process"}))
+        };
+
+        // The work committed, then the process died before storing the answer.
+        create("lost", "Lost").await.expect(201);
+        app.db(|c| {
+            key_row("lost")
+                .set((idempotency_keys::state.eq("committed"), idempotency_keys::body.eq(None::<String>)))
+                .execute(c)
+                .unwrap()
+        });
+        create("lost", "Lost").await.assert_problem(409, "idempotency_in_progress");
+        app.clock.advance(Duration::minutes(3));
+        let lost = create("lost", "Lost").await;
+        lost.assert_problem(409, "idempotency_answer_lost");
+        assert!(lost.header("retry-after").is_none(), "retrying the same key cannot help");
+        assert_eq!(components_named(&app, "Lost"), 1, "never run twice");
+
+        // The process died before the work committed: nothing was done, and the
+        // claim left behind lapses, so a retry does the work.
+        create("died", "Died").await.expect(201);
+        app.db(|c| {
+            diesel::delete(components::table.filter(components::name.eq("Died"))).execute(c).unwrap();
+            key_row("died")
+                .set((idempotency_keys::state.eq("in_progress"), idempotency_keys::body.eq(None::<String>)))
+                .execute(c)
+                .unwrap()
+        });
+        create("died", "Died").await.assert_problem(409, "idempotency_in_progress");
+        app.clock.advance(Duration::minutes(3));
+        let retried = create("died", "Died").await;
+        assert_eq!((retried.status, retried.header("idempotent-replayed")), (201, None));
+        assert_eq!(components_named(&app, "Died"), 1);
+        let state: String = app.db(|c| {
+            idempotency_keys::table
+                .filter(idempotency_keys::idempotency_key.eq("died"))
+                .select(idempotency_keys::state)
+                .first(c)
+                .unwrap()
+        });
+        assert_eq!(state, "done");
+
+        // A claim that lapsed and was taken by a retry (now running) cannot commit its work any more.
+        app.db(|c| key_row("died").set(idempotency_keys::state.eq("in_progress")).execute(c).unwrap());
+        let stale = Claim {
+            scope: acme.id.clone(),
+            key: "died".into(),
+            claimed_at: app.clock_now().naive_utc() - Duration::minutes(3),
+        };
+        let outcome = app.db(|c| {
+            commit_with_work(c, &stale, |c| {
+                diesel::update(components::table.filter(components::name.eq("Died")))
+                    .set(components::name.eq("Twice"))
+                    .execute(c)?;
+                Ok(())
+            })
+        });
+        assert!(matches!(outcome, Err(AppError::Conflict { code: "idempotency_in_progress", .. })));
+        assert_eq!(components_named(&app, "Twice"), 0, "its work was rolled back");
+        // The retry's own claim commits its work and the mark together.
+        let current = Claim { claimed_at: app.clock_now().naive_utc(), ..stale };
+        app.db(|c| commit_with_work(c, &current, |_| Ok(()))).unwrap();
+        let state: String = app.db(|c| {
+            idempotency_keys::table
+                .filter(idempotency_keys::idempotency_key.eq("died"))
+                .select(idempotency_keys::state)
+                .first(c)
+                .unwrap()
+        });
+        assert_eq!(state, "committed");
     }
 }
