@@ -94,16 +94,22 @@ backend_tests! {
     }
 }
 
+/// An app on each backend whose duplicates of a running request do not wait
+/// for its answer: "still running" is then seen at once.
+async fn apps_that_do_not_wait_for_twins() -> Vec<TestApp> {
+    let mut apps = Vec::new();
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let app = TestApp::spawn_with(backend, |config| config.idempotency_wait = std::time::Duration::ZERO).await;
+        apps.extend(app);
+    }
+    apps
+}
+
 /// A twin that is still running when the wait runs out (here: no wait at all)
 /// is a retryable 409, and nothing is done twice.
 #[actix_web::test]
 async fn a_duplicate_of_a_request_still_running_is_a_retryable_conflict() {
-    for backend in [Backend::Sqlite, Backend::Postgres] {
-        let Some(app) =
-            TestApp::spawn_with(backend, |config| config.idempotency_wait = std::time::Duration::ZERO).await
-        else {
-            continue;
-        };
+    for app in apps_that_do_not_wait_for_twins().await {
         let acme = app.publisher("Acme").await;
         let body = json!({"name": "Slow", "type": "process"});
         app.post_with_key("/api/v1/components", &acme.token, "slow", body.clone()).await.expect(201);
@@ -136,15 +142,25 @@ async fn a_duplicate_of_a_request_still_running_is_a_retryable_conflict() {
 /// died before committing runs again once its claim lapses.
 #[actix_web::test]
 async fn work_and_its_mark_commit_together_so_a_lost_answer_never_means_a_second_run() {
-    for backend in [Backend::Sqlite, Backend::Postgres] {
-        let Some(app) =
-            TestApp::spawn_with(backend, |config| config.idempotency_wait = std::time::Duration::ZERO).await
-        else {
-            continue;
-        };
+    for app in apps_that_do_not_wait_for_twins().await {
         let acme = app.publisher("Acme").await;
-        let key_row = |key: &'static str| {
-            diesel::update(idempotency_keys::table.filter(idempotency_keys::idempotency_key.eq(key)))
+        // The key as a request that died would have left it: in this state, with no answer.
+        let leave_key = |key: &'static str, state: &'static str| {
+            app.db(|c| {
+                diesel::update(idempotency_keys::table.filter(idempotency_keys::idempotency_key.eq(key)))
+                    .set((idempotency_keys::state.eq(state), idempotency_keys::body.eq(None::<String>)))
+                    .execute(c)
+                    .unwrap()
+            })
+        };
+        let key_state = |key: &'static str| -> String {
+            app.db(|c| {
+                idempotency_keys::table
+                    .filter(idempotency_keys::idempotency_key.eq(key))
+                    .select(idempotency_keys::state)
+                    .first(c)
+                    .unwrap()
+            })
         };
         let create = |key: &'static str, name: &'static str| {
             app.post_with_key("/api/v1/components", &acme.token, key, json!({"name": name, "type": "process"}))
@@ -152,12 +168,7 @@ async fn work_and_its_mark_commit_together_so_a_lost_answer_never_means_a_second
 
         // The work committed, then the process died before storing the answer.
         create("lost", "Lost").await.expect(201);
-        app.db(|c| {
-            key_row("lost")
-                .set((idempotency_keys::state.eq("committed"), idempotency_keys::body.eq(None::<String>)))
-                .execute(c)
-                .unwrap()
-        });
+        leave_key("lost", "committed");
         create("lost", "Lost").await.assert_problem(409, "idempotency_in_progress");
         app.clock.advance(Duration::minutes(3));
         let lost = create("lost", "Lost").await;
@@ -168,29 +179,17 @@ async fn work_and_its_mark_commit_together_so_a_lost_answer_never_means_a_second
         // The process died before the work committed: nothing was done, and the
         // claim left behind lapses, so a retry does the work.
         create("died", "Died").await.expect(201);
-        app.db(|c| {
-            diesel::delete(components::table.filter(components::name.eq("Died"))).execute(c).unwrap();
-            key_row("died")
-                .set((idempotency_keys::state.eq("in_progress"), idempotency_keys::body.eq(None::<String>)))
-                .execute(c)
-                .unwrap()
-        });
+        app.db(|c| diesel::delete(components::table.filter(components::name.eq("Died"))).execute(c).unwrap());
+        leave_key("died", "in_progress");
         create("died", "Died").await.assert_problem(409, "idempotency_in_progress");
         app.clock.advance(Duration::minutes(3));
         let retried = create("died", "Died").await;
         assert_eq!((retried.status, retried.header("idempotent-replayed")), (201, None));
         assert_eq!(components_named(&app, "Died"), 1);
-        let state: String = app.db(|c| {
-            idempotency_keys::table
-                .filter(idempotency_keys::idempotency_key.eq("died"))
-                .select(idempotency_keys::state)
-                .first(c)
-                .unwrap()
-        });
-        assert_eq!(state, "done");
+        assert_eq!(key_state("died"), "done");
 
         // A claim that lapsed and was taken by a retry (now running) cannot commit its work any more.
-        app.db(|c| key_row("died").set(idempotency_keys::state.eq("in_progress")).execute(c).unwrap());
+        leave_key("died", "in_progress");
         let stale = Claim {
             scope: acme.id.clone(),
             key: "died".into(),
@@ -209,13 +208,6 @@ async fn work_and_its_mark_commit_together_so_a_lost_answer_never_means_a_second
         // The retry's own claim commits its work and the mark together.
         let current = Claim { claimed_at: app.clock_now().naive_utc(), ..stale };
         app.db(|c| commit_with_work(c, &current, |_| Ok(()))).unwrap();
-        let state: String = app.db(|c| {
-            idempotency_keys::table
-                .filter(idempotency_keys::idempotency_key.eq("died"))
-                .select(idempotency_keys::state)
-                .first(c)
-                .unwrap()
-        });
-        assert_eq!(state, "committed");
+        assert_eq!(key_state("died"), "committed");
     }
 }
