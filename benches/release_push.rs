@@ -2,8 +2,10 @@
 //! the HTTP request to its response.
 //!
 //! `cargo bench --bench release_push` (SQLite, N = 100,000). Options through
-//! the environment: `BENCH_INSTALLATIONS=N`, and `BENCH_POSTGRES_URL=postgres://...`
-//! (a server where a scratch database may be created) to run on PostgreSQL.
+//! the environment: `BENCH_INSTALLATIONS=N`, `BENCH_POSTGRES_URL=postgres://...`
+//! (a server where a scratch database may be created) to run on PostgreSQL,
+//! and `BENCH_IDEMPOTENCY_KEY=1` to send the release with an `Idempotency-Key`
+//! and time its replay too.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -27,8 +29,15 @@ struct Api {
 
 impl Api {
     async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Value {
+        self.call_keyed(method, path, token, body, None).await
+    }
+
+    async fn call_keyed(&self, method: &str, path: &str, token: &str, body: Option<Value>, key: Option<&str>) -> Value {
         let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
-        let request = self.client.request(method, format!("{}/api/v1{path}", self.base)).bearer_auth(token);
+        let mut request = self.client.request(method, format!("{}/api/v1{path}", self.base)).bearer_auth(token);
+        if let Some(key) = key {
+            request = request.insert_header(("idempotency-key", key));
+        }
         let mut response = match body {
             Some(body) => request.send_json(&body).await,
             None => request.send().await,
@@ -133,13 +142,19 @@ fn main() {
 
         api.call("POST", &format!("/components/{component}/versions"), &token, Some(json!({"version": "2.0"}))).await;
         let draft = id(&api.call("POST", &format!("/integration-packs/{pack}/release-drafts"), &token, None).await);
+        let key = std::env::var("BENCH_IDEMPOTENCY_KEY").ok().filter(|v| !v.is_empty()).map(|_| "bench-release");
+        let (path, body) = (format!("/release-drafts/{draft}/release"), json!({"schedule": "immediately"}));
         let started = Instant::now();
-        let release = api
-            .call("POST", &format!("/release-drafts/{draft}/release"), &token, Some(json!({"schedule": "immediately"})))
-            .await;
+        let release = api.call_keyed("POST", &path, &token, Some(body.clone()), key).await;
         let seconds = started.elapsed().as_secs_f64();
         assert_eq!(release["push_counts"]["applied"].as_i64(), Some(n as i64), "every installation pushed");
-        println!("backend={backend} installations={n} seconds={seconds:.3}");
+        println!("backend={backend} installations={n} keyed={} seconds={seconds:.3}", key.is_some());
+        if key.is_some() {
+            let started = Instant::now();
+            let replay = api.call_keyed("POST", &path, &token, Some(body), key).await;
+            assert_eq!(replay["id"], release["id"], "the retry replays the release");
+            println!("backend={backend} replay_seconds={:.4}", started.elapsed().as_secs_f64());
+        }
         handle.stop(true).await;
     });
     drop(pool);
