@@ -8,12 +8,13 @@
 //! lapses, while one that committed is never run again, even if its answer was
 //! lost with the process.
 
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use super::auth::{self, Caller};
 use super::Settings;
 use crate::db::DbConnection;
 use crate::error::{AppError, AppResult};
+pub use crate::store::idempotency::Claim;
 use crate::store::idempotency::{self as store, StoredKey};
 
 /// How long a key is remembered.
@@ -21,15 +22,6 @@ pub const RETENTION: Duration = Duration::hours(24);
 /// A claim still `in_progress` after this was left by a request that died
 /// before its work committed; another request may claim the key again.
 const ABANDONED_AFTER: Duration = Duration::minutes(2);
-
-/// One request's hold on a key: its scope (the account, or the admin) and the
-/// instant it claimed the key, which tells its claim from a later one's.
-#[derive(Debug, Clone)]
-pub struct Claim {
-    pub scope: String,
-    pub key: String,
-    pub claimed_at: NaiveDateTime,
-}
 
 pub enum Begin {
     /// Go ahead; do the work with `commit_with_work`, then `complete` or `abandon`.
@@ -120,7 +112,7 @@ pub fn commit_with_work<T>(
 ) -> AppResult<T> {
     conn.write_transaction(|conn| {
         let done = work(conn)?;
-        match store::mark_committed(conn, &claim.scope, &claim.key, claim.claimed_at)? {
+        match store::mark_committed(conn, claim)? {
             0 => Err(in_progress()),
             _ => Ok(done),
         }

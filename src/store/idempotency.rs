@@ -5,7 +5,6 @@ use diesel::prelude::*;
 
 use crate::db::DbConnection;
 use crate::schema::idempotency_keys;
-use crate::service::idempotency::Claim;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = idempotency_keys)]
@@ -19,6 +18,23 @@ pub struct StoredKey {
     pub location: Option<String>,
     pub body: Option<String>,
     pub created_at: NaiveDateTime,
+}
+
+/// One request's hold on a key: its scope (the account, or the admin) and the
+/// instant it claimed the key, which tells its claim's row from a later one's.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub scope: String,
+    pub key: String,
+    pub claimed_at: NaiveDateTime,
+}
+
+/// The row of this claim (not of a later claim of the same key).
+#[diesel::dsl::auto_type(no_type_alias)]
+fn claimed<'a>(claim: &'a Claim) -> _ {
+    let (scope, key): (&'a str, &'a str) = (&claim.scope, &claim.key);
+    let claimed_at: NaiveDateTime = claim.claimed_at;
+    idempotency_keys::table.find((scope, key)).filter(idempotency_keys::created_at.eq(claimed_at))
 }
 
 pub const IN_PROGRESS: &str = "in_progress";
@@ -44,20 +60,10 @@ pub fn delete(conn: &mut DbConnection, scope: &str, key: &str) -> QueryResult<us
 
 /// Marks the claim's work committed (in the work's transaction); 0 when the
 /// claim is no longer this request's.
-pub fn mark_committed(
-    conn: &mut DbConnection,
-    scope: &str,
-    key: &str,
-    claimed_at: NaiveDateTime,
-) -> QueryResult<usize> {
-    diesel::update(
-        idempotency_keys::table
-            .find((scope, key))
-            .filter(idempotency_keys::created_at.eq(claimed_at))
-            .filter(idempotency_keys::state.eq_any([IN_PROGRESS, COMMITTED])),
-    )
-    .set(idempotency_keys::state.eq(COMMITTED))
-    .execute(conn)
+pub fn mark_committed(conn: &mut DbConnection, claim: &Claim) -> QueryResult<usize> {
+    diesel::update(claimed(claim).filter(idempotency_keys::state.eq_any([IN_PROGRESS, COMMITTED])))
+        .set(idempotency_keys::state.eq(COMMITTED))
+        .execute(conn)
 }
 
 pub fn complete(
@@ -68,30 +74,20 @@ pub fn complete(
     location: Option<&str>,
     body: &str,
 ) -> QueryResult<usize> {
-    diesel::update(
-        idempotency_keys::table
-            .find((&claim.scope, &claim.key))
-            .filter(idempotency_keys::created_at.eq(claim.claimed_at)),
-    )
-    .set((
-        idempotency_keys::state.eq(DONE),
-        idempotency_keys::status.eq(Some(status)),
-        idempotency_keys::content_type.eq(content_type),
-        idempotency_keys::location.eq(location),
-        idempotency_keys::body.eq(Some(body)),
-    ))
-    .execute(conn)
+    diesel::update(claimed(claim))
+        .set((
+            idempotency_keys::state.eq(DONE),
+            idempotency_keys::status.eq(Some(status)),
+            idempotency_keys::content_type.eq(content_type),
+            idempotency_keys::location.eq(location),
+            idempotency_keys::body.eq(Some(body)),
+        ))
+        .execute(conn)
 }
 
 /// Deletes the claim while its work has not committed (a committed one stays).
 pub fn release_claim(conn: &mut DbConnection, claim: &Claim) -> QueryResult<usize> {
-    diesel::delete(
-        idempotency_keys::table
-            .find((&claim.scope, &claim.key))
-            .filter(idempotency_keys::created_at.eq(claim.claimed_at))
-            .filter(idempotency_keys::state.eq(IN_PROGRESS)),
-    )
-    .execute(conn)
+    diesel::delete(claimed(claim).filter(idempotency_keys::state.eq(IN_PROGRESS))).execute(conn)
 }
 
 /// Forgets keys older than `before`.
