@@ -67,8 +67,7 @@ fn draft_for_change(
     if_match: Option<&IfMatch>,
 ) -> AppResult<(Draft, Pack)> {
     let (draft, pack) = owned_draft(conn, ctx, id)?;
-    crate::store::releases::lock_pack(conn, &pack.id)?;
-    let pack = Pack { revision: packs::revision(conn, &pack.id)?, ..pack };
+    let pack = super::pack_lock::lock_pack(conn, &pack.id)?;
     store::lock(conn, &draft.id)?;
     let draft = store::find(conn, &draft.id)?.ok_or(AppError::NotFound)?;
     precondition::require(if_match, || view(conn, draft.clone(), &pack))?;

@@ -1,5 +1,6 @@
 //! Account groups: a publisher shares released packs with groups of its subscriber accounts.
 
+use super::pack_lock::{lock_pack, lock_packs};
 use super::packs::catalog_pack;
 use super::{new_id, Ctx};
 use crate::db::DbConnection;
@@ -48,6 +49,15 @@ fn owned_group(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<Group>
     Ok(group)
 }
 
+/// The caller's group, with every pack it has locked: a change of its members
+/// changes whom releases of those packs reach (see `pack_lock`).
+fn group_for_member_change(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<Group> {
+    let group = owned_group(conn, ctx, id)?;
+    let packs = store::pack_ids(conn, &group.id)?;
+    lock_packs(conn, &packs)?;
+    Ok(group)
+}
+
 pub fn list_groups(conn: &mut DbConnection, ctx: &Ctx, page: &PageRequest) -> AppResult<Page<Group>> {
     let Some(publisher) = ctx.caller.catalog_scope().owner_filter() else {
         return Ok(Page { items: Vec::new(), next_cursor: None });
@@ -72,7 +82,7 @@ pub fn rename_group(conn: &mut DbConnection, ctx: &Ctx, id: &str, name: &str) ->
 /// subscribed through it.
 pub fn delete_group(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<()> {
     conn.write_transaction(|conn| {
-        let group = owned_group(conn, ctx, id)?;
+        let group = group_for_member_change(conn, ctx, id)?;
         store::delete(conn, &group.id)?;
         Ok(())
     })
@@ -81,7 +91,7 @@ pub fn delete_group(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<(
 /// Adds one of the publisher's subscriber accounts to the group.
 pub fn add_member(conn: &mut DbConnection, ctx: &Ctx, group_id: &str, account_id: &str) -> AppResult<Account> {
     conn.write_transaction(|conn| {
-        let group = owned_group(conn, ctx, group_id)?;
+        let group = group_for_member_change(conn, ctx, group_id)?;
         let account = accounts::find(conn, account_id)?
             .filter(|a| a.parent_id.as_deref() == Some(group.publisher_id.as_str()))
             .ok_or_else(|| {
@@ -99,7 +109,7 @@ pub fn add_member(conn: &mut DbConnection, ctx: &Ctx, group_id: &str, account_id
 /// gets through any group stay as they are, unsubscribed.
 pub fn remove_member(conn: &mut DbConnection, ctx: &Ctx, group_id: &str, account_id: &str) -> AppResult<()> {
     conn.write_transaction(|conn| {
-        let group = owned_group(conn, ctx, group_id)?;
+        let group = group_for_member_change(conn, ctx, group_id)?;
         match store::remove_member(conn, &group.id, account_id)? {
             0 => Err(AppError::NotFound),
             _ => Ok(()),
@@ -122,7 +132,7 @@ pub fn list_members(
 pub fn add_pack(conn: &mut DbConnection, ctx: &Ctx, group_id: &str, pack_id: &str) -> AppResult<Pack> {
     conn.write_transaction(|conn| {
         let group = owned_group(conn, ctx, group_id)?;
-        let pack = match catalog_pack(conn, ctx, pack_id) {
+        let pack = match catalog_pack(conn, ctx, pack_id).and_then(|pack| lock_pack(conn, &pack.id)) {
             Ok(pack) if pack.publisher_id == group.publisher_id => pack,
             Ok(_) | Err(AppError::NotFound) => {
                 return Err(AppError::invalid(
@@ -150,6 +160,7 @@ pub fn add_pack(conn: &mut DbConnection, ctx: &Ctx, group_id: &str, pack_id: &st
 pub fn remove_pack(conn: &mut DbConnection, ctx: &Ctx, group_id: &str, pack_id: &str) -> AppResult<()> {
     conn.write_transaction(|conn| {
         let group = owned_group(conn, ctx, group_id)?;
+        lock_packs(conn, &[pack_id.to_string()])?;
         match store::remove_pack(conn, &group.id, pack_id)? {
             0 => Err(AppError::NotFound),
             _ => Ok(()),

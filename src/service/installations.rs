@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use super::accounts::get_account;
+use super::pack_lock::lock_pack;
 use super::packs::visible_pack;
 use super::{new_id, Caller, Ctx};
 use crate::db::DbConnection;
@@ -76,7 +77,9 @@ pub fn install(
     conn.write_transaction(|conn| {
         let account = account_of(conn, ctx, account_id)?;
         require_self(ctx, &account)?;
-        // A pack not shared with the account does not exist for it.
+        // Locked first, so the release it is made on is the pack's current one;
+        // a pack not shared with the account does not exist for it.
+        lock_pack(conn, &input.pack_id)?;
         let pack = visible_pack(conn, ctx, &input.pack_id)?;
         let override_name = input
             .override_name
@@ -136,6 +139,20 @@ fn visible_installation(
     Ok((account, installation))
 }
 
+/// The caller's own installation, with its pack locked (see `pack_lock`) and read again.
+fn installation_for_change(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    account_id: &str,
+    id: &str,
+) -> AppResult<(Account, Installation)> {
+    let (account, installation) = visible_installation(conn, ctx, account_id, id)?;
+    require_self(ctx, &account)?;
+    lock_pack(conn, &installation.pack_id)?;
+    let installation = store::find_live(conn, &installation.id)?.ok_or(AppError::NotFound)?;
+    Ok((account, installation))
+}
+
 pub fn get_installation(conn: &mut DbConnection, ctx: &Ctx, account_id: &str, id: &str) -> AppResult<InstallationView> {
     let (_, installation) = visible_installation(conn, ctx, account_id, id)?;
     Ok(views(conn, vec![installation])?.remove(0))
@@ -159,8 +176,7 @@ pub fn list_installations(
 /// pushes; the pushes it received stay in each release's record.
 pub fn uninstall(conn: &mut DbConnection, ctx: &Ctx, account_id: &str, id: &str) -> AppResult<()> {
     conn.write_transaction(|conn| {
-        let (account, installation) = visible_installation(conn, ctx, account_id, id)?;
-        require_self(ctx, &account)?;
+        let (_, installation) = installation_for_change(conn, ctx, account_id, id)?;
         store::uninstall(conn, &installation.id, ctx.now())?;
         Ok(())
     })
@@ -170,9 +186,7 @@ pub fn uninstall(conn: &mut DbConnection, ctx: &Ctx, account_id: &str, id: &str)
 /// release's versions, with an `applied_early` push; the release will not push it again.
 pub fn apply_update(conn: &mut DbConnection, ctx: &Ctx, account_id: &str, id: &str) -> AppResult<InstallationView> {
     conn.write_transaction(|conn| {
-        let (account, installation) = visible_installation(conn, ctx, account_id, id)?;
-        require_self(ctx, &account)?;
-        releases::lock_pack(conn, &installation.pack_id)?;
+        let (account, installation) = installation_for_change(conn, ctx, account_id, id)?;
         let view = views(conn, vec![installation])?.remove(0);
         let Some(pending) = view.pending_update else {
             return Err(AppError::conflict("no_pending_update", "this installation has no pending update to apply"));

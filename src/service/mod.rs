@@ -8,6 +8,7 @@ pub mod drafts;
 pub mod groups;
 pub mod idempotency;
 pub mod installations;
+pub mod pack_lock;
 pub mod packs;
 pub mod precondition;
 pub mod releases;

@@ -145,8 +145,7 @@ pub fn get_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<PackV
 /// releases of it wait) and read again, once it passes the `If-Match` condition.
 fn pack_for_change(conn: &mut DbConnection, ctx: &Ctx, id: &str, if_match: Option<&IfMatch>) -> AppResult<Pack> {
     let pack = owned_pack(conn, ctx, id)?;
-    releases::lock_pack(conn, &pack.id)?;
-    let pack = store::find(conn, &pack.id)?.ok_or(AppError::NotFound)?;
+    let pack = super::pack_lock::lock_pack(conn, &pack.id)?;
     precondition::require(if_match, || Ok(with_schedule(conn, vec![pack.clone()])?.remove(0)))?;
     Ok(pack)
 }

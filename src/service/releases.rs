@@ -5,13 +5,14 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
 use super::auth::CatalogScope;
 use super::drafts::{owned_draft, view};
+use super::pack_lock::lock_pack;
 use super::precondition::{self, IfMatch};
 use super::{new_id, Ctx};
 use crate::db::DbConnection;
 use crate::domain::release::{ReleaseStatus, Schedule};
 use crate::domain::schedule;
 use crate::error::{AppError, AppResult};
-use crate::store::packs::{self, Pack};
+use crate::store::packs;
 use crate::store::releases::{self as store, NamedItem, Release, ReleaseFilter, ReleaseItem};
 use crate::store::{drafts, installations};
 use crate::store::{Page, PageRequest};
@@ -75,8 +76,7 @@ pub fn release_draft(
     conn.write_transaction(|conn| {
         let (draft, pack) = owned_draft(conn, ctx, draft_id)?;
         // Concurrent releases of one pack queue here; what follows sees the winner's work.
-        store::lock_pack(conn, &pack.id)?;
-        let pack = Pack { revision: packs::revision(conn, &pack.id)?, ..pack };
+        let pack = lock_pack(conn, &pack.id)?;
         // Then the draft (always pack, then draft): its edits and deletion wait, or are waited for.
         drafts::lock(conn, &draft.id)?;
         let draft = drafts::find(conn, &draft.id)?.ok_or(AppError::NotFound)?;
@@ -330,6 +330,7 @@ pub fn execute_next_due(conn: &mut DbConnection, now: DateTime<Utc>) -> AppResul
     let at = now.naive_utc();
     conn.write_transaction(|conn| {
         let Some(release) = store::claim_next_due(conn, at)? else { return Ok(None) };
+        lock_pack(conn, &release.pack_id)?;
         tracing::info!(release = %release.id, pack = %release.pack_id, "claimed due release");
         let mut outcome = Executed {
             release_id: release.id.clone(),

@@ -107,6 +107,14 @@ pub fn remove_pack(conn: &mut DbConnection, group_id: &str, pack_id: &str) -> Qu
     diesel::delete(account_group_packs::table.find((group_id, pack_id))).execute(conn)
 }
 
+/// The ids of the packs the group has.
+pub fn pack_ids(conn: &mut DbConnection, group_id: &str) -> QueryResult<Vec<String>> {
+    account_group_packs::table
+        .filter(account_group_packs::group_id.eq(group_id))
+        .select(account_group_packs::pack_id)
+        .load(conn)
+}
+
 pub fn packs(conn: &mut DbConnection, group_id: &str, page: &PageRequest) -> QueryResult<Vec<Pack>> {
     let mut query = account_group_packs::table
         .inner_join(integration_packs::table)

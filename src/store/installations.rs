@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDateTime;
-use diesel::dsl::exists;
+use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 use diesel::sql_types::{Text, Timestamp};
 
@@ -145,8 +145,11 @@ macro_rules! targets_of {
 }
 
 /// Pushes the release to every subscribed installation of the pack that is not
-/// on it yet (early appliers are), in two set-based statements: one push row
-/// per installation, then the installations move to the release. Returns how many were pushed.
+/// on it yet (early appliers are), in two set-based statements. The first moves
+/// them: it alone decides whom the release reaches. The second writes one push
+/// per installation it moved, those now on the release without a push for it,
+/// so the pushes are exactly the moves whatever other writers do meanwhile.
+/// Returns how many were pushed.
 pub fn push_release(
     conn: &mut DbConnection,
     release_id: &str,
@@ -154,16 +157,27 @@ pub fn push_release(
     pushed_by: &str,
     at: NaiveDateTime,
 ) -> QueryResult<usize> {
-    let rows = targets_of!(pack_id, release_id).select((
-        release_id.into_sql::<Text>(),
-        installations::id,
-        installations::account_id,
-        APPLIED.into_sql::<Text>(),
-        at.into_sql::<Timestamp>(),
-        pushed_by.into_sql::<Text>(),
-    ));
-    let pushed = super::on_backend!(conn, |c| diesel::insert_into(pushes::table)
-        .values(rows)
+    diesel::update(targets_of!(pack_id, release_id))
+        .set((installations::release_id.eq(Some(release_id)), installations::updated_at.eq(at)))
+        .execute(conn)?;
+    let moved = installations::table
+        .filter(installations::pack_id.eq(pack_id))
+        .filter(installations::release_id.eq(release_id))
+        .filter(not(exists(
+            pushes::table
+                .filter(pushes::release_id.eq(release_id))
+                .filter(pushes::installation_id.eq(installations::id)),
+        )))
+        .select((
+            release_id.into_sql::<Text>(),
+            installations::id,
+            installations::account_id,
+            APPLIED.into_sql::<Text>(),
+            at.into_sql::<Timestamp>(),
+            pushed_by.into_sql::<Text>(),
+        ));
+    super::on_backend!(conn, |c| diesel::insert_into(pushes::table)
+        .values(moved)
         .into_columns((
             pushes::release_id,
             pushes::installation_id,
@@ -172,13 +186,7 @@ pub fn push_release(
             pushes::pushed_at,
             pushes::pushed_by,
         ))
-        .execute(c))?;
-    // The same installations, chosen by the same predicate (not by joining the
-    // pushes just written, which have no planner statistics yet).
-    diesel::update(targets_of!(pack_id, release_id))
-        .set((installations::release_id.eq(Some(release_id)), installations::updated_at.eq(at)))
-        .execute(conn)?;
-    Ok(pushed)
+        .execute(c))
 }
 
 /// How many subscribed installations of the pack are not yet on its scheduled

@@ -233,7 +233,26 @@ pub fn pack_components(conn: &mut DbConnection, pack_id: &str) -> QueryResult<Ve
         .load(conn)
 }
 
-/// Reads the pack again (after `releases::lock_pack`, to see the latest revision).
-pub fn revision(conn: &mut DbConnection, id: &str) -> QueryResult<i64> {
-    integration_packs::table.find(id).select(integration_packs::revision).first(conn)
+/// Locks these packs' rows until the transaction ends and reads them again,
+/// in id order so that writers locking several packs never deadlock. On
+/// PostgreSQL `FOR NO KEY UPDATE`: a writer that waited here reads what the
+/// one before it committed, while rows that merely reference a pack (their
+/// foreign-key checks take `KEY SHARE`) are not held up. On SQLite the
+/// immediate write transaction already excludes every other writer.
+pub fn lock(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<Pack>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    macro_rules! packs_in_order {
+        () => {
+            integration_packs::table
+                .filter(integration_packs::id.eq_any(ids))
+                .order(integration_packs::id.asc())
+                .select(Pack::as_select())
+        };
+    }
+    match conn {
+        DbConnection::Postgresql(pg) => packs_in_order!().for_no_key_update().load(pg),
+        DbConnection::Sqlite(sqlite) => packs_in_order!().load(sqlite),
+    }
 }

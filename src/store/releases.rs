@@ -239,7 +239,7 @@ pub fn deleted_versions(conn: &mut DbConnection, release_id: &str) -> QueryResul
 }
 
 /// The oldest due scheduled release, claimed for this transaction: on
-/// PostgreSQL locked with `FOR UPDATE SKIP LOCKED` so concurrent workers take
+/// PostgreSQL locked with `FOR NO KEY UPDATE SKIP LOCKED` so concurrent workers take
 /// different ones; on SQLite the immediate write transaction already excludes them.
 pub fn claim_next_due(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<Option<Release>> {
     let due = releases::table
@@ -248,7 +248,7 @@ pub fn claim_next_due(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResul
         .order((releases::due_at.asc(), releases::id.asc()))
         .select(releases::id);
     let id: Option<String> = match conn {
-        DbConnection::Postgresql(pg) => due.for_update().skip_locked().first(pg).optional()?,
+        DbConnection::Postgresql(pg) => due.for_no_key_update().skip_locked().first(pg).optional()?,
         DbConnection::Sqlite(sqlite) => due.first(sqlite).optional()?,
     };
     match id {
@@ -257,20 +257,13 @@ pub fn claim_next_due(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResul
     }
 }
 
-/// Takes the pack's row lock (PostgreSQL) so concurrent releases of one pack
-/// run one after the other; SQLite's immediate transaction already serialises writers.
-pub fn lock_pack(conn: &mut DbConnection, pack_id: &str) -> QueryResult<usize> {
-    diesel::update(integration_packs::table.find(pack_id))
-        .set(integration_packs::revision.eq(integration_packs::revision))
-        .execute(conn)
-}
-
-/// Locks the release row (PostgreSQL `FOR UPDATE`, waiting for a worker that
-/// holds it) and reads it again.
+/// Locks the release row (PostgreSQL `FOR NO KEY UPDATE`, waiting for a worker
+/// that holds it) and reads it again. Not `FOR UPDATE`: pushes written for the
+/// release meanwhile (an early apply) only take `KEY SHARE` on it.
 pub fn lock(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Release>> {
     match conn {
         DbConnection::Postgresql(pg) => {
-            releases::table.find(id).select(Release::as_select()).for_update().first(pg).optional()
+            releases::table.find(id).select(Release::as_select()).for_no_key_update().first(pg).optional()
         }
         DbConnection::Sqlite(sqlite) => releases::table.find(id).select(Release::as_select()).first(sqlite).optional(),
     }

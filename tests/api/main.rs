@@ -12,6 +12,7 @@ mod drafts;
 mod errors;
 mod migrations;
 mod packs;
+mod races;
 mod releases;
 mod seed;
 mod subscribers;
