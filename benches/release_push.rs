@@ -91,6 +91,7 @@ fn main() {
             release_time_zone: packrelease::domain::schedule::DEFAULT_TIME_ZONE,
             cors_allowed_origins: Vec::new(),
             idempotency_wait: packrelease::config::IDEMPOTENCY_WAIT,
+            doorbell: Default::default(),
         };
         let app = Application::build(&config, pool.clone(), Arc::new(SystemClock)).expect("server");
         let client = awc::Client::builder().timeout(std::time::Duration::from_secs(300)).finish();

@@ -10,6 +10,7 @@ use crate::clock::Clock;
 use crate::db::DbPool;
 use crate::http::{self, AppState, RouteTable};
 use crate::service::{auth, Settings};
+use crate::worker::Doorbell;
 
 pub struct ServerConfig {
     pub bind: String,
@@ -20,6 +21,8 @@ pub struct ServerConfig {
     pub cors_allowed_origins: Vec<String>,
     /// How long a duplicate `Idempotency-Key` request waits for the first one's answer.
     pub idempotency_wait: std::time::Duration,
+    /// Rung when the API changes the release schedule: the embedded worker's.
+    pub doorbell: Doorbell,
 }
 
 pub struct Application {
@@ -35,7 +38,13 @@ impl Application {
             admin_token_hash: config.admin_token.as_deref().map(auth::hash_token),
             release_time_zone: config.release_time_zone,
         };
-        let state = AppState { pool, clock, settings: Arc::new(settings), idempotency_wait: config.idempotency_wait };
+        let state = AppState {
+            pool,
+            clock,
+            settings: Arc::new(settings),
+            idempotency_wait: config.idempotency_wait,
+            doorbell: config.doorbell.clone(),
+        };
         let openapi = http::openapi();
         let route_table = Arc::new(RouteTable::new(&openapi));
         let max_body_bytes = config.max_body_bytes;

@@ -135,9 +135,17 @@ impl DatabaseUrl {
     /// One direct connection, with the per-connection settings SQLite needs.
     pub fn establish(&self) -> Result<DbConnection, ConnectError> {
         match self.backend {
-            Backend::Postgres => PgConnection::establish(&self.target)
-                .map(DbConnection::Postgresql)
-                .map_err(|e| ConnectError::classify(e.to_string())),
+            Backend::Postgres => {
+                let mut conn =
+                    PgConnection::establish(&self.target).map_err(|e| ConnectError::classify(e.to_string()))?;
+                // A client killed mid-statement leaves its backend running, holding
+                // its locks, until the statement ends; this makes it notice within
+                // a second (PostgreSQL 14+; older servers just keep the default).
+                if let Err(error) = conn.batch_execute("SET client_connection_check_interval = '1s'") {
+                    tracing::debug!(%error, "client_connection_check_interval not set");
+                }
+                Ok(DbConnection::Postgresql(conn))
+            }
             Backend::Sqlite => {
                 let mut conn =
                     SqliteConnection::establish(&self.target).map_err(|e| ConnectError::Fatal(e.to_string()))?;

@@ -74,6 +74,24 @@ impl AppError {
     pub fn internal(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::Internal(Box::new(cause))
     }
+
+    /// Whether trying again later may succeed (the database was unavailable,
+    /// a deadlock, a lock not granted): nothing was written.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+
+    /// The error and its causes, for the log (never for an answer).
+    pub fn chain(&self) -> String {
+        let mut chain = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            chain.push_str(": ");
+            chain.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        chain
+    }
 }
 
 impl From<diesel::result::Error> for AppError {

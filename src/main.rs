@@ -99,6 +99,13 @@ fn serve(url: &DatabaseUrl, args: ServeArgs) -> Result<(), String> {
             println!("Mint another any time with `packrelease admin-token`, or set PACKRELEASE_ADMIN_TOKEN.");
         }
     }
+    let worker = match args.no_worker {
+        true => None,
+        false => Some(
+            Worker::register(pool.clone(), clock.clone(), args.worker.poll_interval, true)
+                .map_err(|e| format!("cannot start the release worker: {e}"))?,
+        ),
+    };
     let config = ServerConfig {
         bind: args.bind.clone(),
         admin_token: args.admin_token,
@@ -106,15 +113,10 @@ fn serve(url: &DatabaseUrl, args: ServeArgs) -> Result<(), String> {
         release_time_zone: args.release.release_time_zone,
         cors_allowed_origins: args.cors_allowed_origins,
         idempotency_wait: packrelease::config::IDEMPOTENCY_WAIT,
+        // Schedule changes made through this API wake the embedded worker at once.
+        doorbell: worker.as_ref().map(Worker::doorbell).unwrap_or_default(),
     };
-    let worker = match args.no_worker {
-        true => None,
-        false => Some(
-            Worker::register(pool.clone(), clock.clone(), args.worker.poll_interval, true)
-                .map_err(|e| format!("cannot start the release worker: {e}"))?
-                .spawn(),
-        ),
-    };
+    let worker = worker.map(Worker::spawn);
     let served = actix_web::rt::System::new().block_on(async move {
         let app =
             Application::build(&config, pool, clock).map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;

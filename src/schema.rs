@@ -168,6 +168,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    worker_jobs (worker_id, job) {
+        worker_id -> Text,
+        job -> Text,
+        passes -> BigInt,
+        done -> BigInt,
+        failed -> BigInt,
+        errors -> BigInt,
+        last_pass_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        last_error_at -> Nullable<Timestamp>,
+        next_run_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     worker_heartbeats (id) {
         id -> Text,
         hostname -> Text,
@@ -219,6 +234,7 @@ diesel::joinable!(account_group_packs -> integration_packs (pack_id));
 diesel::joinable!(installations -> integration_packs (pack_id));
 diesel::joinable!(pushes -> installations (installation_id));
 diesel::joinable!(pushes -> releases (release_id));
+diesel::joinable!(worker_jobs -> worker_heartbeats (worker_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     account_groups,
@@ -237,5 +253,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     releases,
     release_items,
     worker_heartbeats,
+    worker_jobs,
     idempotency_keys,
 );

@@ -1,5 +1,5 @@
-//! `packrelease-worker`: carries out scheduled releases when they come due.
-//! Runs the polling loop until SIGTERM/SIGINT, or one pass with `--once`.
+//! `packrelease-worker`: runs the worker's jobs (due releases, housekeeping)
+//! until SIGTERM/SIGINT, or one pass of each with `--once`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use clap::Parser;
 use packrelease::clock::{Clock, SystemClock};
 use packrelease::config::{DatabaseArgs, WorkerArgs};
 use packrelease::db::{self, DatabaseUrl};
-use packrelease::worker::Worker;
+use packrelease::worker::{Worker, DUE_RELEASES};
 
 #[derive(Parser)]
 #[command(name = "packrelease-worker", version, about = "Carry out scheduled integration pack releases.")]
@@ -36,11 +36,13 @@ fn run(cli: Cli) -> Result<(), String> {
     let pool = db::open(&url, 2)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     if cli.once {
-        let worker = Worker::register(pool, clock, cli.worker.poll_interval, false).map_err(|e| e.to_string())?;
-        let result = worker.pass().map_err(|e| format!("the pass failed: {e}"));
+        let mut worker = Worker::register(pool, clock, cli.worker.poll_interval, false).map_err(|e| e.to_string())?;
+        let report = worker.pass();
         worker.finish();
-        let done = result?;
-        tracing::info!(carried_out = done.len(), "pass complete");
+        if let Some(error) = report.first_error() {
+            return Err(format!("the pass failed: {error}"));
+        }
+        tracing::info!(carried_out = report.done(DUE_RELEASES), "pass complete");
         return Ok(());
     }
     // Handlers first, so a SIGTERM that comes as soon as the worker is up still stops it cleanly.

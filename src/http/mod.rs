@@ -43,9 +43,17 @@ pub struct AppState {
     /// How long a duplicate of a request still running waits for its answer
     /// before it gets 409 `idempotency_in_progress`.
     pub idempotency_wait: std::time::Duration,
+    /// Wakes the worker of this process when the release schedule changes.
+    pub doorbell: crate::worker::Doorbell,
 }
 
 impl AppState {
+    /// After a committed change to the release schedule: the worker of this
+    /// process looks again at once (others notice on their poll).
+    pub fn schedule_changed(&self) {
+        self.doorbell.ring(crate::worker::DUE_RELEASES);
+    }
+
     /// Authenticates the bearer token and runs `f` as that caller, on a
     /// blocking thread with a connection checked out there (never on an actix
     /// thread). Under an `Idempotency-Key`, `f` runs in one transaction with

@@ -262,6 +262,7 @@ pub async fn release_draft(
         .call(bearer, move |conn, ctx| service::release_draft(conn, ctx, &id, if_match.0.as_ref(), request))
         .await?
         .into();
+    state.schedule_changed();
     Ok(created(format!("/api/v1/releases/{}", release.id), &release))
 }
 
@@ -364,6 +365,7 @@ pub async fn reschedule_release(
     let release = state
         .call(bearer, move |conn, ctx| service::reschedule(conn, ctx, &id, if_match.0.as_ref(), release_on))
         .await?;
+    state.schedule_changed();
     Ok(web::Json(release.into()))
 }
 
@@ -390,6 +392,7 @@ pub async fn cancel_release(
 ) -> AppResult<web::Json<Release>> {
     let id = id.to_string();
     let release = state.call(bearer, move |conn, ctx| service::cancel(conn, ctx, &id, if_match.0.as_ref())).await?;
+    state.schedule_changed();
     Ok(web::Json(release.into()))
 }
 

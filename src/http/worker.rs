@@ -9,8 +9,8 @@ use super::extract::{Bearer, PageQuery};
 use super::problem::responses::{Forbidden, InternalError, Unauthorized, Unavailable, Unprocessable};
 use super::AppState;
 use crate::error::AppResult;
-use crate::service::releases as service;
-use crate::store::heartbeats::Heartbeat;
+use crate::service::workers as service;
+use crate::service::workers::WorkerView;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_workers);
@@ -39,6 +39,33 @@ pub struct WorkerStatus {
     /// Set when it stopped cleanly.
     #[schema(required = true)]
     pub stopped_at: Option<DateTime<Utc>>,
+    /// Each kind of job the worker runs, by name.
+    pub jobs: Vec<WorkerJob>,
+}
+
+/// One kind of job of a worker: its own passes, items and errors.
+#[derive(Serialize, ToSchema)]
+pub struct WorkerJob {
+    /// `due_releases` or `housekeeping` (more kinds may follow).
+    #[schema(example = "due_releases")]
+    pub kind: String,
+    pub passes: i64,
+    /// Items done: releases carried out, expired rows removed.
+    pub done: i64,
+    /// Items set aside as failed (a release that met an unexpected error).
+    pub failed: i64,
+    /// Passes that could not be made (the database was unavailable, say).
+    pub errors: i64,
+    #[schema(required = true)]
+    pub last_pass_at: Option<DateTime<Utc>>,
+    /// Why its last pass could not be made; cleared by the next good pass.
+    #[schema(required = true)]
+    pub last_error: Option<String>,
+    #[schema(required = true)]
+    pub last_error_at: Option<DateTime<Utc>>,
+    /// When the worker plans to run it next: the next due release, or its next poll.
+    #[schema(required = true)]
+    pub next_run_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -48,7 +75,7 @@ pub struct WorkerList {
     pub next_cursor: Option<String>,
 }
 
-fn status(h: Heartbeat, now: DateTime<Utc>) -> WorkerStatus {
+fn status(WorkerView { heartbeat: h, jobs }: WorkerView, now: DateTime<Utc>) -> WorkerStatus {
     let last = h.last_pass_at.unwrap_or(h.started_at).and_utc();
     WorkerStatus {
         id: h.id,
@@ -63,6 +90,20 @@ fn status(h: Heartbeat, now: DateTime<Utc>) -> WorkerStatus {
         releases_carried_out: h.releases_carried_out,
         last_error: h.last_error,
         stopped_at: h.stopped_at.map(|at| at.and_utc()),
+        jobs: jobs
+            .into_iter()
+            .map(|job| WorkerJob {
+                kind: job.job,
+                passes: job.passes,
+                done: job.done,
+                failed: job.failed,
+                errors: job.errors,
+                last_pass_at: job.last_pass_at.map(|at| at.and_utc()),
+                last_error: job.last_error,
+                last_error_at: job.last_error_at.map(|at| at.and_utc()),
+                next_run_at: job.next_run_at.map(|at| at.and_utc()),
+            })
+            .collect(),
     }
 }
 

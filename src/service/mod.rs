@@ -12,6 +12,7 @@ pub mod pack_lock;
 pub mod packs;
 pub mod precondition;
 pub mod releases;
+pub mod workers;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 

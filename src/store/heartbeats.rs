@@ -1,11 +1,14 @@
-//! Worker heartbeats: one row per worker, updated after every pass.
+//! Worker heartbeats: one row per worker, updated after every pass, and one
+//! row per kind of job it runs.
+
+use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::PageRequest;
 use crate::db::DbConnection;
-use crate::schema::worker_heartbeats;
+use crate::schema::{worker_heartbeats, worker_jobs};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = worker_heartbeats)]
@@ -54,4 +57,81 @@ pub fn list(conn: &mut DbConnection, page: &PageRequest) -> QueryResult<Vec<Hear
         query = query.filter(worker_heartbeats::id.lt(after.clone()));
     }
     query.order(worker_heartbeats::id.desc()).limit(page.fetch()).load(conn)
+}
+
+/// One kind of job of one worker.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = worker_jobs)]
+pub struct JobStats {
+    pub worker_id: String,
+    pub job: String,
+    pub passes: i64,
+    pub done: i64,
+    pub failed: i64,
+    pub errors: i64,
+    pub last_pass_at: Option<NaiveDateTime>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<NaiveDateTime>,
+    pub next_run_at: Option<NaiveDateTime>,
+}
+
+pub fn insert_jobs(conn: &mut DbConnection, jobs: &[JobStats]) -> QueryResult<()> {
+    super::on_backend!(conn, |c| diesel::insert_into(worker_jobs::table).values(jobs).execute(c)).map(drop)
+}
+
+/// Records a completed pass of a job (clearing its error).
+pub fn record_job_pass(
+    conn: &mut DbConnection,
+    worker_id: &str,
+    job: &str,
+    at: NaiveDateTime,
+    (done, failed): (i64, i64),
+    next_run_at: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(worker_jobs::table.find((worker_id, job)))
+        .set((
+            worker_jobs::passes.eq(worker_jobs::passes + 1),
+            worker_jobs::done.eq(worker_jobs::done + done),
+            worker_jobs::failed.eq(worker_jobs::failed + failed),
+            worker_jobs::last_pass_at.eq(Some(at)),
+            worker_jobs::last_error.eq(None::<String>),
+            worker_jobs::next_run_at.eq(Some(next_run_at)),
+        ))
+        .execute(conn)
+}
+
+/// Records a pass of a job that could not be made.
+pub fn record_job_error(
+    conn: &mut DbConnection,
+    worker_id: &str,
+    job: &str,
+    at: NaiveDateTime,
+    error: &str,
+    next_run_at: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(worker_jobs::table.find((worker_id, job)))
+        .set((
+            worker_jobs::errors.eq(worker_jobs::errors + 1),
+            worker_jobs::last_error.eq(Some(error)),
+            worker_jobs::last_error_at.eq(Some(at)),
+            worker_jobs::next_run_at.eq(Some(next_run_at)),
+        ))
+        .execute(conn)
+}
+
+/// The jobs of these workers by worker id, each worker's by name.
+pub fn jobs_of(conn: &mut DbConnection, worker_ids: &[String]) -> QueryResult<HashMap<String, Vec<JobStats>>> {
+    if worker_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<JobStats> = worker_jobs::table
+        .filter(worker_jobs::worker_id.eq_any(worker_ids))
+        .order((worker_jobs::worker_id.asc(), worker_jobs::job.asc()))
+        .select(JobStats::as_select())
+        .load(conn)?;
+    let mut by_worker: HashMap<String, Vec<JobStats>> = HashMap::new();
+    for row in rows {
+        by_worker.entry(row.worker_id.clone()).or_default().push(row);
+    }
+    Ok(by_worker)
 }

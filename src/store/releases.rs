@@ -238,6 +238,14 @@ pub fn deleted_versions(conn: &mut DbConnection, release_id: &str) -> QueryResul
         .load(conn)
 }
 
+/// The earliest `due_at` of a scheduled release.
+pub fn next_due_at(conn: &mut DbConnection) -> QueryResult<Option<NaiveDateTime>> {
+    releases::table
+        .filter(releases::status.eq(ReleaseStatus::Scheduled.as_str()))
+        .select(diesel::dsl::min(releases::due_at))
+        .first(conn)
+}
+
 /// The oldest due scheduled release, claimed for this transaction: on
 /// PostgreSQL locked with `FOR NO KEY UPDATE SKIP LOCKED` so concurrent workers take
 /// different ones; on SQLite the immediate write transaction already excludes them.

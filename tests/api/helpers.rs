@@ -155,6 +155,8 @@ pub struct TestApp {
     pub database_url: String,
     pub clock: FixedClock,
     pub pool: DbPool,
+    /// The bell the server rings when its release schedule changes.
+    pub doorbell: packrelease::worker::Doorbell,
     client: awc::Client,
     handle: ServerHandle,
     _db: TestDb,
@@ -174,6 +176,7 @@ impl TestApp {
         let (test_db, url) = fresh_database(backend)?;
         let pool = db::open(&url, 4).expect("open test database");
         let clock = FixedClock::new(test_now());
+        let doorbell = packrelease::worker::Doorbell::default();
         let mut config = ServerConfig {
             bind: "127.0.0.1:0".into(),
             admin_token: Some(ADMIN_TOKEN.into()),
@@ -181,6 +184,7 @@ impl TestApp {
             release_time_zone: packrelease::domain::schedule::DEFAULT_TIME_ZONE,
             cors_allowed_origins: Vec::new(),
             idempotency_wait: packrelease::config::IDEMPOTENCY_WAIT,
+            doorbell: doorbell.clone(),
         };
         configure(&mut config);
         let database_url = url.target.clone();
@@ -189,7 +193,7 @@ impl TestApp {
         let handle = app.handle();
         actix_web::rt::spawn(app.run());
         let client = awc::Client::builder().disable_redirects().timeout(std::time::Duration::from_secs(30)).finish();
-        Some(TestApp { base, database_url, clock, pool, client, handle, _db: test_db })
+        Some(TestApp { base, database_url, clock, pool, doorbell, client, handle, _db: test_db })
     }
 
     /// Direct database access, for seeding and for asserting on stored state.

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::prelude::*;
-use packrelease::schema::{installations, pushes, releases};
-use packrelease::worker::Worker;
-use serde_json::json;
+use packrelease::schema::{installations, pushes, releases, worker_heartbeats, worker_jobs};
+use packrelease::worker::{Worker, DUE_RELEASES};
+use serde_json::{json, Value};
 
 use crate::helpers::{backend_tests, Actor, Backend, TestApp, ADMIN_TOKEN};
 
@@ -70,6 +70,49 @@ fn set_due_at(app: &TestApp, due_at: chrono::NaiveDateTime) {
     });
 }
 
+/// Whether a transaction holds the release's claim: on PostgreSQL its row
+/// lock, on SQLite the write lock.
+fn claim_is_held(app: &TestApp, release: &str) -> bool {
+    let url = packrelease::db::DatabaseUrl::parse(&app.database_url).unwrap();
+    match url.establish().unwrap() {
+        packrelease::db::DbConnection::Postgresql(mut pg) => {
+            let tried = pg.transaction(|c| {
+                diesel::sql_query("SELECT id FROM releases WHERE id = $1 FOR UPDATE NOWAIT")
+                    .bind::<diesel::sql_types::Text, _>(release)
+                    .execute(c)
+            });
+            match tried {
+                Ok(_) => false,
+                Err(error) if error.to_string().contains("could not obtain lock") => true,
+                Err(error) => panic!("{error}"),
+            }
+        }
+        packrelease::db::DbConnection::Sqlite(mut sqlite) => {
+            match diesel::connection::SimpleConnection::batch_execute(
+                &mut sqlite,
+                "PRAGMA busy_timeout = 0; BEGIN IMMEDIATE; ROLLBACK;",
+            ) {
+                Ok(()) => false,
+                Err(error) if error.to_string().contains("locked") => true,
+                Err(error) => panic!("{error}"),
+            }
+        }
+    }
+}
+
+/// Waits (up to `timeout`) until `done` holds.
+fn wait_until(timeout: Duration, done: impl Fn() -> bool) {
+    let started = std::time::Instant::now();
+    while !done() {
+        assert!(started.elapsed() < timeout, "not done within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn heartbeat_passes(app: &TestApp) -> i64 {
+    app.db(|c| worker_heartbeats::table.select(worker_heartbeats::passes).first(c).unwrap())
+}
+
 fn count_pushes(app: &TestApp, release: &str) -> i64 {
     app.db(|c| pushes::table.filter(pushes::release_id.eq(release)).count().get_result(c).unwrap())
 }
@@ -110,15 +153,17 @@ backend_tests! {
         let acme = app.publisher("Acme").await;
         let (pack, _) = app.pack_with_component(&acme, "Orders").await;
         app.schedule(&acme, &pack, "2026-12-01").await;
-        let worker = Worker::register(app.pool.clone(), Arc::new(app.clock.clone()), Duration::from_secs(1), false).unwrap();
-        assert!(worker.pass().unwrap().is_empty(), "not due yet at the test clock's now");
+        let mut worker = Worker::register(app.pool.clone(), Arc::new(app.clock.clone()), Duration::from_secs(1), false).unwrap();
+        assert_eq!(worker.pass().done(DUE_RELEASES), 0, "not due yet at the test clock's now");
         app.clock.set("2026-12-01T05:00:00Z".parse().unwrap());
-        assert_eq!(worker.pass().unwrap().len(), 1);
+        assert_eq!(worker.pass().done(DUE_RELEASES), 1);
         let status = app.get("/api/v1/worker", &acme.token).await.expect(200);
         let me = &status["items"][0];
         assert_eq!((me["passes"].clone(), me["releases_carried_out"].clone()), (json!(2), json!(1)));
         assert_eq!(me["last_pass_at"], "2026-12-01T05:00:00Z");
         assert_eq!(me["embedded"], false);
+        let jobs: Vec<(Value, Value, Value)> = me["jobs"].as_array().unwrap().iter().map(|j| (j["kind"].clone(), j["passes"].clone(), j["done"].clone())).collect();
+        assert_eq!(jobs, [(json!("due_releases"), json!(2), json!(1)), (json!("housekeeping"), json!(2), json!(0))]);
         app.get("/api/v1/worker", ADMIN_TOKEN).await.expect(200);
         let customer = app.subscriber(&acme, "Customer").await;
         app.get("/api/v1/worker", &customer.token).await.assert_problem(403, "forbidden");
@@ -177,29 +222,34 @@ backend_tests! {
         assert_eq!(behind, 0);
     }
 
-    async fn a_worker_killed_mid_release_leaves_it_whole_and_a_restart_finishes_it(app: TestApp) {
+    async fn a_worker_killed_inside_a_release_leaves_it_untouched_and_a_restart_finishes_it(app: TestApp) {
         let acme = app.publisher("Acme").await;
         let (pack, component) = app.pack_with_component(&acme, "Big").await;
         let first = app.release_now(&acme, &pack).await;
         let group = app.group(&acme, "Everyone").await;
         app.share(&acme, &group, &pack).await;
-        let n = 20_000;
+        let n = 5_000;
         app.db(|c| crate::seed::installations(c, &acme.id, &group, &pack, first["id"].as_str().unwrap(), n, 1));
         app.version(&acme, &component, "2.0").await;
         let release = app.schedule(&acme, &pack, "2026-12-01").await;
         let release = release["id"].as_str().unwrap().to_string();
         make_due(&app);
 
-        let mut child = worker(&app, &["--poll-interval", "0.2"]).spawn().unwrap();
+        // The failpoint holds the worker inside the release's transaction, its pushes written.
+        let mut child = worker(&app, &["--poll-interval", "0.2"]).env("PACKRELEASE_FAILPOINT", "carry_out:pause").spawn().unwrap();
         let lines = log_lines(&mut child);
-        wait_for(&lines, "claimed due release", Duration::from_secs(30));
-        child.kill().unwrap(); // SIGKILL, in the middle of the release's transaction
+        wait_for(&lines, "failpoint reached", Duration::from_secs(30));
+        assert!(claim_is_held(&app, &release), "the worker holds the release's claim when it is killed");
+        assert_eq!((status_of(&app, &release), count_pushes(&app, &release)), ("scheduled".to_string(), 0), "nothing is visible before the commit");
+        child.kill().unwrap(); // SIGKILL, inside the release's transaction
         child.wait().unwrap();
-        let after_crash = (status_of(&app, &release), count_pushes(&app, &release));
-        assert!(
-            after_crash == ("scheduled".to_string(), 0) || after_crash == ("released".to_string(), n as i64),
-            "a crash leaves the release wholly done or untouched, not {after_crash:?}"
-        );
+        // A killed client's backend lets go of its locks a moment later: wait for it, never race it.
+        let released_lock = std::time::Instant::now();
+        while claim_is_held(&app, &release) {
+            assert!(released_lock.elapsed() < Duration::from_secs(30), "the dead worker's claim was never released");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!((status_of(&app, &release), count_pushes(&app, &release)), ("scheduled".to_string(), 0), "the crash undid the release wholly");
 
         let output = worker(&app, &["--once"]).output().unwrap();
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -207,6 +257,54 @@ backend_tests! {
         assert_eq!(count_pushes(&app, &release), n as i64, "one push per installation");
         let on_it: i64 = app.db(|c| installations::table.filter(installations::release_id.eq(&release)).count().get_result(c).unwrap());
         assert_eq!(on_it, n as i64);
+    }
+
+    async fn a_release_that_errors_or_panics_is_set_aside_and_the_others_go_on(app: TestApp) {
+        let acme = app.publisher("Acme").await;
+        let scheduled = scheduled_packs(&app, &acme, 3, 2).await;
+        make_due(&app);
+        let pack_of = |release: &str| -> String { app.db(|c| releases::table.find(release).select(releases::pack_id).first(c).unwrap()) };
+        let (erring, panicking, fine) = (&scheduled[0], &scheduled[1], &scheduled[2]);
+        let failpoints = format!("carry_out@{}:error,carry_out@{}:panic", pack_of(erring), pack_of(panicking));
+        let output = worker(&app, &["--once"]).env("PACKRELEASE_FAILPOINT", failpoints).output().unwrap();
+        let log = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{log}");
+        for bad in [erring, panicking] {
+            let read = app.get(&format!("/api/v1/releases/{bad}"), &acme.token).await.expect(200);
+            assert_eq!(read["status"], "failed", "{read}");
+            assert!(read["failure_reason"].as_str().unwrap().contains("set aside"), "{read}");
+            assert!(!read["failure_reason"].as_str().unwrap().contains("failpoint"), "the cause stays in the log");
+            assert_eq!(count_pushes(&app, bad), 0, "its work was undone");
+            let pack = pack_of(bad);
+            assert_eq!(app.released_versions(&acme, &pack).await[0].1, json!("1.1"), "the pack keeps its released versions");
+        }
+        assert_eq!(status_of(&app, fine), "released");
+        assert_eq!(count_pushes(&app, fine), 2);
+        assert_eq!(log.matches("set aside as failed").count(), 2, "{log}");
+        let jobs: Vec<(String, i64, i64, i64)> = app.db(|c| {
+            worker_jobs::table.select((worker_jobs::job, worker_jobs::passes, worker_jobs::done, worker_jobs::failed)).order(worker_jobs::job).load(c).unwrap()
+        });
+        assert_eq!(jobs, [("due_releases".into(), 1, 1, 2), ("housekeeping".into(), 1, 0, 0)], "housekeeping ran regardless");
+    }
+
+    async fn the_embedded_worker_wakes_at_the_due_instant_that_the_api_scheduled(app: TestApp) {
+        let acme = app.publisher("Acme").await;
+        let (pack, component) = app.pack_with_component(&acme, "Punctual").await;
+        app.release_now(&acme, &pack).await;
+        app.version(&acme, &component, "2.0").await;
+        // 23:59:58 in New York; the poll (15 s) alone would come too late.
+        app.clock.set("2026-12-01T04:59:58Z".parse().unwrap());
+        let worker = Worker::register(app.pool.clone(), Arc::new(app.clock.clone()), Duration::from_secs(15), true).unwrap();
+        let handle = worker.with_doorbell(app.doorbell.clone()).spawn();
+        wait_until(Duration::from_secs(10), || heartbeat_passes(&app) >= 1);
+        let release = app.schedule(&acme, &pack, "2026-12-01").await;
+        let release = release["id"].as_str().unwrap().to_string();
+        // The doorbell woke the worker, which now sleeps until 05:00:00Z (two seconds).
+        app.clock.set("2026-12-01T05:00:00Z".parse().unwrap());
+        wait_until(Duration::from_secs(8), || status_of(&app, &release) == "released");
+        handle.stop();
+        let read = app.get(&format!("/api/v1/releases/{release}"), &acme.token).await.expect(200);
+        assert_eq!((read["released_at"].clone(), read["late"].clone()), (json!("2026-12-01T05:00:00Z"), json!(false)));
     }
 
     async fn sigterm_stops_the_worker_cleanly(app: TestApp) {
@@ -251,7 +349,7 @@ async fn the_worker_rides_out_a_database_outage() {
 
     admin(format!("ALTER DATABASE \"{database}\" ALLOW_CONNECTIONS false"));
     admin(format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"));
-    wait_for(&lines, "worker pass failed", Duration::from_secs(30));
+    wait_for(&lines, "worker job failed", Duration::from_secs(30));
     assert!(child.try_wait().unwrap().is_none(), "the worker keeps running through the outage");
 
     admin(format!("ALTER DATABASE \"{database}\" ALLOW_CONNECTIONS true"));

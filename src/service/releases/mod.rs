@@ -1,0 +1,82 @@
+//! Releases: the wizard's step 2 (`wizard`), changes to a scheduled release
+//! (`changes`), histories and the schedule (`listing`), and carrying a release
+//! out (`execution`), which the API does for immediate releases and the worker
+//! for due ones.
+
+mod changes;
+mod execution;
+mod listing;
+mod wizard;
+
+pub use changes::{cancel, reschedule};
+pub use execution::{execute_due, execute_next_due, next_due_at, Executed};
+pub use listing::{get_release, list, pushes, upcoming, ListFilter, ScheduleCursor};
+pub use wizard::{release_draft, ScheduleRequest};
+
+use super::Ctx;
+use crate::db::DbConnection;
+use crate::domain::release::ReleaseStatus;
+use crate::error::{AppError, AppResult};
+use crate::store::installations;
+use crate::store::releases::{self as store, NamedItem, Release};
+use crate::store::Page;
+
+#[derive(Clone)]
+pub struct ReleaseView {
+    pub release: Release,
+    pub items: Vec<NamedItem>,
+    pub counts: PushCounts,
+}
+
+/// How far a release has reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PushCounts {
+    /// Installations it was pushed to, or (while scheduled) will be: early appliers included.
+    pub targeted: i64,
+    pub applied: i64,
+    pub applied_early: i64,
+}
+
+/// Refuses a change to the pack while a release of it is scheduled.
+pub(crate) fn refuse_if_scheduled(conn: &mut DbConnection, pack_id: &str) -> AppResult<()> {
+    match store::scheduled_for(conn, &[pack_id.to_string()])?.remove(pack_id) {
+        Some(release) => Err(AppError::ReleaseAlreadyScheduled { release_id: release.id }),
+        None => Ok(()),
+    }
+}
+
+fn with_items(conn: &mut DbConnection, release: Release) -> AppResult<ReleaseView> {
+    let page = with_items_all(conn, Page { items: vec![release], next_cursor: None })?;
+    page.items.into_iter().next().ok_or(AppError::NotFound)
+}
+
+/// Items and push counts of a page of releases.
+fn with_items_all(conn: &mut DbConnection, page: Page<Release>) -> AppResult<Page<ReleaseView>> {
+    let ids: Vec<String> = page.items.iter().map(|r| r.id.clone()).collect();
+    let mut items = store::items_for(conn, &ids)?;
+    let pushes = installations::push_counts(conn, &ids)?;
+    // One count per scheduled release on the page (a pack has at most one): the
+    // per-pack form is the one PostgreSQL plans well even without statistics.
+    let mut awaiting = std::collections::HashMap::new();
+    for release in page.items.iter().filter(|r| r.status == ReleaseStatus::Scheduled.as_str()) {
+        awaiting.insert(release.id.clone(), installations::awaiting(conn, &release.pack_id, &release.id)?);
+    }
+    Ok(page.map(|release| {
+        let count = |outcome: &str| pushes.get(&(release.id.clone(), outcome.to_string())).copied().unwrap_or(0);
+        let (applied, applied_early) = (count(installations::APPLIED), count(installations::APPLIED_EARLY));
+        let waiting = if release.status == ReleaseStatus::Scheduled.as_str() {
+            awaiting.get(&release.id).copied().unwrap_or(0)
+        } else {
+            0
+        };
+        let counts = PushCounts { targeted: applied + applied_early + waiting, applied, applied_early };
+        ReleaseView { items: items.remove(&release.id).unwrap_or_default(), counts, release }
+    }))
+}
+
+/// The release, if the caller sees its pack (404 otherwise).
+fn visible_release(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<Release> {
+    let release = store::find(conn, id)?.ok_or(AppError::NotFound)?;
+    crate::service::packs::catalog_pack(conn, ctx, &release.pack_id)?;
+    Ok(release)
+}

@@ -1,0 +1,121 @@
+//! Release wizard step 2: a draft released now or scheduled for a date.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::execution::{carry_out, undeliverable};
+use super::{refuse_if_scheduled, with_items, ReleaseView};
+use crate::db::DbConnection;
+use crate::domain::release::{ReleaseStatus, Schedule};
+use crate::domain::schedule;
+use crate::error::{AppError, AppResult};
+use crate::service::drafts::{owned_draft, view};
+use crate::service::pack_lock::lock_pack;
+use crate::service::precondition::{self, IfMatch};
+use crate::service::{new_id, Ctx};
+use crate::store::drafts;
+use crate::store::releases::{self as store, Release, ReleaseItem};
+
+/// What the caller asked for in step 2.
+pub struct ScheduleRequest {
+    pub schedule: Schedule,
+    pub release_on: Option<NaiveDate>,
+}
+
+/// The due instant the request names: now for an immediate release, the start
+/// of `release_on` in the release zone for a dated one.
+fn due_at(request: &ScheduleRequest, ctx: &Ctx) -> AppResult<DateTime<Utc>> {
+    match (request.schedule, request.release_on) {
+        (Schedule::Immediately, None) => Ok(ctx.now),
+        (Schedule::Immediately, Some(_)) => {
+            Err(AppError::invalid("release_on", "not_allowed", "release_on is only for \"schedule\": \"on_date\""))
+        }
+        (Schedule::OnDate, None) => {
+            Err(AppError::invalid("release_on", "required", "release_on is required for on_date"))
+        }
+        (Schedule::OnDate, Some(date)) => schedule::check_release_on("release_on", date, ctx.now, ctx.time_zone)
+            .map_err(|e| AppError::Validation(vec![e])),
+    }
+}
+
+/// Releases a draft: at once (the pack's released versions change in this
+/// transaction) or on a date (the release waits, `scheduled`).
+pub fn release_draft(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    draft_id: &str,
+    if_match: Option<&IfMatch>,
+    request: ScheduleRequest,
+) -> AppResult<ReleaseView> {
+    let due_at = due_at(&request, ctx)?;
+    conn.write_transaction(|conn| {
+        let (draft, pack) = owned_draft(conn, ctx, draft_id)?;
+        // Concurrent releases of one pack queue here; what follows sees the winner's work.
+        let pack = lock_pack(conn, &pack.id)?;
+        // Then the draft (always pack, then draft): its edits and deletion wait, or are waited for.
+        drafts::lock(conn, &draft.id)?;
+        let draft = drafts::find(conn, &draft.id)?.ok_or(AppError::NotFound)?;
+        precondition::require(if_match, || view(conn, draft.clone(), &pack))?;
+        if let Some(release) = &draft.release_id {
+            return Err(AppError::conflict("draft_already_released", format!("this draft was released as {release}")));
+        }
+        refuse_if_scheduled(conn, &pack.id)?;
+        let draft = view(conn, draft, &pack)?;
+        if draft.stale {
+            return Err(AppError::conflict(
+                "draft_stale",
+                "the pack was released or its components changed after this draft was made; make a new draft",
+            ));
+        }
+        if !draft.has_changes() {
+            return Err(AppError::conflict("nothing_to_release", "the draft changes no component's version"));
+        }
+        let release = Release {
+            id: new_id(),
+            pack_id: pack.id.clone(),
+            draft_id: Some(draft.draft.id.clone()),
+            // An immediate release is carried out below, which marks it.
+            status: match request.schedule {
+                Schedule::Immediately => ReleaseStatus::InProgress,
+                Schedule::OnDate => ReleaseStatus::Scheduled,
+            }
+            .as_str()
+            .into(),
+            schedule: request.schedule.as_str().into(),
+            release_on: request.release_on,
+            due_at: due_at.naive_utc(),
+            time_zone: ctx.time_zone.name().into(),
+            requested_by: ctx.caller.account_id().unwrap_or_default().to_string(),
+            created_at: ctx.now(),
+            updated_at: ctx.now(),
+            released_at: None,
+            canceled_at: None,
+            failure_reason: None,
+        };
+        // The full version set after the release; components that never had a version are left out.
+        let items: Vec<ReleaseItem> = draft
+            .items
+            .iter()
+            .filter(|item| item.pending_version_id.is_some() || item.released_version_id.is_some())
+            .map(|item| ReleaseItem {
+                release_id: release.id.clone(),
+                component_id: item.component_id.clone(),
+                version_id: item.pending_version_id.clone(),
+                previous_version_id: item.released_version_id.clone(),
+            })
+            .collect();
+        // Lock the selected versions (as deleting one does) before checking none was deleted.
+        let selected: Vec<String> = items.iter().filter_map(|item| item.version_id.clone()).collect();
+        crate::store::versions::lock(conn, &selected)?;
+        store::insert(conn, &release, &items)?;
+        let failure = match request.schedule {
+            Schedule::Immediately => carry_out(conn, &release, ctx.now)?.failure,
+            Schedule::OnDate => undeliverable(conn, &release.id)?,
+        };
+        if let Some(reason) = failure {
+            return Err(AppError::conflict("draft_stale", reason));
+        }
+        drafts::mark_released(conn, &draft.draft.id, &release.id, ctx.now())?;
+        let release = store::find(conn, &release.id)?.ok_or(AppError::NotFound)?;
+        with_items(conn, release)
+    })
+}

@@ -1,0 +1,108 @@
+//! The kinds of job the worker runs. Each claims its own work from the
+//! database and handles its own failures, so one bad item never stops the
+//! others, and says when it next has work so the runner can wake for it.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+
+use super::doorbell::Doorbell;
+use crate::clock::Clock;
+use crate::db::DbConnection;
+use crate::error::AppResult;
+use crate::service::{idempotency, releases};
+
+/// The job that carries out due releases.
+pub const DUE_RELEASES: &str = "due_releases";
+/// The job that removes what has expired.
+pub const HOUSEKEEPING: &str = "housekeeping";
+
+/// What a job is given for one pass.
+pub struct JobContext<'a> {
+    pub clock: &'a dyn Clock,
+    pub(super) doorbell: &'a Doorbell,
+}
+
+impl JobContext<'_> {
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Whether the worker was asked to stop: a job stops between items.
+    pub fn stopping(&self) -> bool {
+        self.doorbell.is_stopped()
+    }
+}
+
+/// How one pass of a job went.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct JobPass {
+    /// Items done (releases carried out, expired rows removed).
+    pub done: usize,
+    /// Items set aside as failed.
+    pub failed: usize,
+    /// When the job next has work, if it knows; otherwise the poll finds out.
+    pub next_due: Option<DateTime<Utc>>,
+}
+
+pub trait Job: Send {
+    /// A stable name, used in logs, heartbeats and doorbell rings.
+    fn kind(&self) -> &'static str;
+
+    /// Does the work due now. An error means the pass could not be made (the
+    /// database is unavailable, say): the runner retries it with backoff.
+    fn run(&mut self, conn: &mut DbConnection, ctx: &JobContext) -> AppResult<JobPass>;
+}
+
+/// Carries out every due release, one transaction each, oldest first; a
+/// release that meets an unexpected error is failed and the rest go on.
+pub struct DueReleases;
+
+impl Job for DueReleases {
+    fn kind(&self) -> &'static str {
+        DUE_RELEASES
+    }
+
+    fn run(&mut self, conn: &mut DbConnection, ctx: &JobContext) -> AppResult<JobPass> {
+        let mut pass = JobPass::default();
+        while !ctx.stopping() {
+            let started = Instant::now();
+            let Some(outcome) = releases::execute_next_due(conn, ctx.now())? else { break };
+            let elapsed_ms = started.elapsed().as_millis() as u64;
+            match &outcome.failure {
+                None => {
+                    pass.done += 1;
+                    tracing::info!(
+                        release = %outcome.release_id,
+                        pack = %outcome.pack_id,
+                        pushed = outcome.pushed,
+                        elapsed_ms,
+                        late = outcome.late_by_seconds.is_some(),
+                        late_by_seconds = outcome.late_by_seconds.unwrap_or(0),
+                        "carried out release"
+                    );
+                }
+                Some(reason) => {
+                    pass.failed += 1;
+                    tracing::error!(release = %outcome.release_id, pack = %outcome.pack_id, %reason, "release failed");
+                }
+            }
+        }
+        pass.next_due = releases::next_due_at(conn)?;
+        Ok(pass)
+    }
+}
+
+/// Removes expired idempotency keys.
+pub struct Housekeeping;
+
+impl Job for Housekeeping {
+    fn kind(&self) -> &'static str {
+        HOUSEKEEPING
+    }
+
+    fn run(&mut self, conn: &mut DbConnection, ctx: &JobContext) -> AppResult<JobPass> {
+        let expired = idempotency::expire(conn, ctx.now())?;
+        Ok(JobPass { done: expired, ..JobPass::default() })
+    }
+}
