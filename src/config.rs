@@ -103,7 +103,8 @@ fn parse_time_zone(raw: &str) -> Result<chrono_tz::Tz, String> {
 
 #[derive(Debug, Clone, Args)]
 pub struct WorkerArgs {
-    /// Seconds between the worker's passes over due releases (fractions allowed, at most 15).
+    /// The longest the worker sleeps between passes, in seconds (fractions allowed, at most 15); it
+    /// also wakes for the next due release, and when the same process schedules one.
     #[arg(long, env = "PACKRELEASE_WORKER_POLL_INTERVAL", default_value = "10", value_parser = parse_poll_interval)]
     pub poll_interval: std::time::Duration,
 }

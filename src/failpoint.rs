@@ -9,7 +9,7 @@
 //! reached" and sleep for an hour, so a test can look at the process there
 //! and kill it).
 
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 
 /// The failpoint `name`, reached for the item `key`.
 #[cfg(debug_assertions)]
@@ -21,7 +21,9 @@ pub fn hit(name: &str, key: &str) -> AppResult<()> {
             continue;
         }
         match action {
-            "error" => return Err(AppError::internal(std::io::Error::other(format!("failpoint {name}")))),
+            "error" => {
+                return Err(crate::error::AppError::internal(std::io::Error::other(format!("failpoint {name}"))))
+            }
             "panic" => panic!("failpoint {name}"),
             "pause" => {
                 tracing::warn!(failpoint = name, key, "failpoint reached: pausing");
