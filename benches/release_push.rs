@@ -88,6 +88,7 @@ fn main() {
             bind: "127.0.0.1:0".into(),
             admin_token: Some(ADMIN.into()),
             max_body_bytes: 1 << 20,
+            body_read_timeout: packrelease::config::DEFAULT_BODY_READ_TIMEOUT,
             release_time_zone: packrelease::domain::schedule::DEFAULT_TIME_ZONE,
             cors_allowed_origins: Vec::new(),
             idempotency_wait: packrelease::config::IDEMPOTENCY_WAIT,

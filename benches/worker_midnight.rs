@@ -34,8 +34,8 @@ fn setup(conn: &mut DbConnection, packs_wanted: usize, per_pack: usize) {
     let now = Utc::now();
     let (publisher, token) = accounts::create_publisher(conn, now, "Bench publisher").expect("publisher");
     let settings = Settings { admin_token_hash: None, release_time_zone: DEFAULT_TIME_ZONE };
-    let caller = auth::authenticate(conn, &settings, &token, now).expect("token");
-    let ctx = Ctx { caller, now, time_zone: DEFAULT_TIME_ZONE };
+    let (caller, token_id) = auth::authenticate(conn, &settings, &token, now).expect("token");
+    let ctx = Ctx { caller, token_id, now, time_zone: DEFAULT_TIME_ZONE };
     let group = groups::create_group(conn, &ctx, "Everyone").expect("group");
     let tomorrow = now.date_naive().checked_add_days(Days::new(2)).expect("date");
     for p in 0..packs_wanted {

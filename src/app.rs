@@ -16,6 +16,8 @@ pub struct ServerConfig {
     pub bind: String,
     pub admin_token: Option<String>,
     pub max_body_bytes: usize,
+    /// How long a request body may take to arrive (then 408).
+    pub body_read_timeout: std::time::Duration,
     pub release_time_zone: chrono_tz::Tz,
     /// Browser origins allowed by CORS; empty: none.
     pub cors_allowed_origins: Vec<String>,
@@ -47,10 +49,10 @@ impl Application {
         };
         let openapi = http::openapi();
         let route_table = Arc::new(RouteTable::new(&openapi));
-        let max_body_bytes = config.max_body_bytes;
+        let body_rules = http::BodyRules { limit: config.max_body_bytes, read_timeout: config.body_read_timeout };
         let origins: Arc<[String]> = config.cors_allowed_origins.clone().into();
         let server = HttpServer::new(move || {
-            http::app(state.clone(), max_body_bytes, &origins, openapi.clone(), route_table.clone())
+            http::app(state.clone(), body_rules, &origins, openapi.clone(), route_table.clone())
         })
         .listen(listener)?
         .shutdown_timeout(5)

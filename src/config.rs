@@ -3,6 +3,7 @@
 use clap::Args;
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
+pub const DEFAULT_BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// How long a retry that arrives while its first request still runs waits for
 /// that answer (then 409 `idempotency_in_progress`, with `Retry-After`).
 pub const IDEMPOTENCY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -45,6 +46,9 @@ pub struct ServeArgs {
     /// Largest JSON body accepted, in bytes (larger ones get a 413 problem).
     #[arg(long, env = "PACKRELEASE_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
+    /// Seconds a request body may take to arrive (a slower one gets a 408 problem).
+    #[arg(long, env = "PACKRELEASE_BODY_READ_TIMEOUT", default_value = "30", value_parser = parse_seconds)]
+    pub body_read_timeout: std::time::Duration,
     /// Browser origins allowed to call the API (CORS), such as
     /// https://app.example.com; repeat the flag or separate with commas. None by default.
     #[arg(long = "cors-allowed-origin", env = "PACKRELEASE_CORS_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
@@ -107,6 +111,13 @@ pub struct WorkerArgs {
     /// also wakes for the next due release, and when the same process schedules one.
     #[arg(long, env = "PACKRELEASE_WORKER_POLL_INTERVAL", default_value = "10", value_parser = parse_poll_interval)]
     pub poll_interval: std::time::Duration,
+}
+
+fn parse_seconds(raw: &str) -> Result<std::time::Duration, String> {
+    match raw.parse::<f64>() {
+        Ok(seconds) if seconds > 0.0 && seconds <= 3600.0 => Ok(std::time::Duration::from_secs_f64(seconds)),
+        _ => Err(format!("'{raw}' is not a number of seconds above 0 and at most 3600")),
+    }
 }
 
 fn parse_poll_interval(raw: &str) -> Result<std::time::Duration, String> {

@@ -110,6 +110,7 @@ fn serve(url: &DatabaseUrl, args: ServeArgs) -> Result<(), String> {
         bind: args.bind.clone(),
         admin_token: args.admin_token,
         max_body_bytes: args.max_body_bytes,
+        body_read_timeout: args.body_read_timeout,
         release_time_zone: args.release.release_time_zone,
         cors_allowed_origins: args.cors_allowed_origins,
         idempotency_wait: packrelease::config::IDEMPOTENCY_WAIT,

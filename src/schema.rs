@@ -18,6 +18,7 @@ diesel::table! {
         name -> Nullable<Text>,
         created_at -> Timestamp,
         expires_at -> Nullable<Timestamp>,
+        minted_by -> Nullable<Text>,
     }
 }
 
@@ -104,6 +105,7 @@ diesel::table! {
         released_at -> Nullable<Timestamp>,
         canceled_at -> Nullable<Timestamp>,
         failure_reason -> Nullable<Text>,
+        requested_with_token -> Nullable<Text>,
     }
 }
 
@@ -164,6 +166,7 @@ diesel::table! {
         outcome -> Text,
         pushed_at -> Timestamp,
         pushed_by -> Text,
+        token_id -> Nullable<Text>,
     }
 }
 

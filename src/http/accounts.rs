@@ -1,5 +1,6 @@
 //! `/accounts` and `/accounts/{id}/tokens`.
 
+use actix_web::http::header;
 use actix_web::{delete, get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -152,6 +153,11 @@ pub struct Token {
     /// Null: the token does not expire.
     #[schema(required = true)]
     pub expires_at: Option<DateTime<Utc>>,
+    /// The account whose token minted this one (a publisher minting for its
+    /// subscriber shows here); null: the admin minted it.
+    #[schema(required = true)]
+    #[schema(format = Uuid)]
+    pub minted_by: Option<String>,
 }
 
 impl From<ApiToken> for Token {
@@ -162,6 +168,7 @@ impl From<ApiToken> for Token {
             name: row.name,
             created_at: row.created_at.and_utc(),
             expires_at: row.expires_at.map(|at| at.and_utc()),
+            minted_by: row.minted_by,
         }
     }
 }
@@ -183,6 +190,10 @@ pub struct CreatedToken {
     pub created_at: DateTime<Utc>,
     #[schema(required = true)]
     pub expires_at: Option<DateTime<Utc>>,
+    /// The account whose token minted this one; null: the admin.
+    #[schema(required = true)]
+    #[schema(format = Uuid)]
+    pub minted_by: Option<String>,
 }
 
 #[derive(Default, Deserialize, ToSchema)]
@@ -229,8 +240,12 @@ pub async fn create_token(
         name: token.name,
         created_at: token.created_at,
         expires_at: token.expires_at,
+        minted_by: token.minted_by,
     };
-    Ok(created(location, &body))
+    let mut response = created(location, &body);
+    // The secret must not stay in any cache on the way.
+    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    Ok(response)
 }
 
 /// List an account's tokens (never their secrets).

@@ -42,9 +42,39 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<String> {
         .map(|(_, token)| token.trim().to_string())
 }
 
-/// The configured JSON body limit, in bytes (app data, next to actix's `PayloadConfig`).
+/// How a request body is read (app data, next to actix's `PayloadConfig`): at
+/// most `limit` bytes, arriving within `read_timeout` (headers have their own).
 #[derive(Clone, Copy)]
-pub struct BodyLimit(pub usize);
+pub struct BodyRules {
+    pub limit: usize,
+    pub read_timeout: std::time::Duration,
+}
+
+impl Default for BodyRules {
+    fn default() -> Self {
+        Self { limit: crate::config::DEFAULT_MAX_BODY_BYTES, read_timeout: crate::config::DEFAULT_BODY_READ_TIMEOUT }
+    }
+}
+
+/// Reads the whole body by the app's `BodyRules`: 413 past the size limit,
+/// 408 when it does not arrive in time (a slow body never holds its connection).
+pub fn read_bytes(req: &HttpRequest, payload: &mut Payload) -> LocalBoxFuture<'static, Result<web::Bytes, AppError>> {
+    let rules = req.app_data::<BodyRules>().copied().unwrap_or_default();
+    let bytes = web::Bytes::from_request(req, payload);
+    Box::pin(async move {
+        match actix_web::rt::time::timeout(rules.read_timeout, bytes).await {
+            Err(_) => Err(AppError::RequestTimeout { seconds: rules.read_timeout.as_secs() }),
+            Ok(Ok(bytes)) => Ok(bytes),
+            Ok(Err(error)) if error.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(AppError::PayloadTooLarge { limit: rules.limit })
+            }
+            Ok(Err(_)) => Err(AppError::BadRequest {
+                code: "unreadable_body",
+                detail: "the request body could not be read".into(),
+            }),
+        }
+    })
+}
 
 /// A required JSON body.
 pub struct ApiJson<T>(pub T);
@@ -96,16 +126,9 @@ fn read_body(
         }
         Some(Err(_)) => false,
     };
-    let limit = req.app_data::<BodyLimit>().map_or(crate::config::DEFAULT_MAX_BODY_BYTES, |l| l.0);
-    let bytes = web::Bytes::from_request(req, payload);
+    let bytes = read_bytes(req, payload);
     Box::pin(async move {
-        let bytes = bytes.await.map_err(|error| {
-            if error.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
-                AppError::PayloadTooLarge { limit }
-            } else {
-                AppError::BadRequest { code: "unreadable_body", detail: "the request body could not be read".into() }
-            }
-        })?;
+        let bytes = bytes.await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);
         }
@@ -147,6 +170,14 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
         let inner = error.into_inner();
         match inner.classify() {
             serde_json::error::Category::Data => AppError::Validation(vec![shape_error(&path, &inner.to_string())]),
+            // Valid JSON that serde reports as a syntax error: a number, null or
+            // array where an enum's string belongs.
+            _ if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() => {
+                AppError::Validation(vec![shape_error(
+                    &path,
+                    "invalid type: expected one of the values the contract lists",
+                )])
+            }
             _ => malformed(inner),
         }
     })?;

@@ -15,7 +15,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpResponse, ResponseError};
 use sha2::{Digest, Sha256};
 
-use super::extract::bearer_token;
+use super::extract::{bearer_token, read_bytes};
 use super::fallback::routed_path;
 use super::problem::Problem;
 use super::AppState;
@@ -75,12 +75,19 @@ pub async fn idempotency(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let key = req.headers().get(&IDEMPOTENCY_KEY).map(|v| v.to_str().map(str::to_string));
+    let sent: Vec<&HeaderValue> = req.headers().get_all(&IDEMPOTENCY_KEY).collect();
+    // Two different keys on one request: which one the client meant is a guess we do not make.
+    let ambiguous = sent.windows(2).any(|pair| pair[0] != pair[1]);
+    let key = sent.first().map(|v| v.to_str().map(str::to_string));
     let (Some(key), true, Some(token)) =
         (key, applies_to(req.method(), routed_path(req.request())), bearer_token(req.headers()))
     else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
+    if ambiguous {
+        let detail = "send one Idempotency-Key: this request carries different ones";
+        return Ok(problem(req, Problem::new(StatusCode::BAD_REQUEST, "invalid_idempotency_key", detail)));
+    }
     let key = match key {
         Ok(key) if !key.is_empty() && key.len() <= 255 && key.chars().all(|c| c.is_ascii_graphic()) => key,
         _ => {
@@ -91,7 +98,8 @@ pub async fn idempotency(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    let body = match req.extract::<web::Bytes>().await {
+    let (request, payload) = req.parts_mut();
+    let body = match read_bytes(request, payload).await {
         Ok(body) => body,
         Err(error) => return Ok(req.error_response(error)),
     };

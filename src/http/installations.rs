@@ -64,6 +64,12 @@ pub struct Push {
     /// The account whose token acted: the subscriber for an early apply, the requester of the release otherwise.
     #[schema(format = Uuid)]
     pub pushed_by: String,
+    /// The token that acted (see `minted_by` in the account's token list: a
+    /// publisher acting with its subscriber's token shows there); null when the
+    /// admin token of the environment acted, or for pushes recorded before tokens were kept.
+    #[schema(required = true)]
+    #[schema(format = Uuid)]
+    pub token_id: Option<String>,
 }
 
 impl From<PushRow> for Push {
@@ -75,6 +81,7 @@ impl From<PushRow> for Push {
             outcome: PushOutcome::from_db(&p.outcome),
             pushed_at: p.pushed_at.and_utc(),
             pushed_by: p.pushed_by,
+            token_id: p.token_id,
         }
     }
 }

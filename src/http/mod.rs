@@ -32,7 +32,7 @@ use crate::db::{DbConnection, DbPool};
 use crate::error::{AppError, AppResult};
 use crate::service::idempotency::commit_with_work;
 use crate::service::{auth, Ctx, Settings};
-use extract::{Bearer, BodyLimit};
+use extract::Bearer;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -66,8 +66,8 @@ impl AppState {
         let state = self.clone();
         self.blocking(move |conn| {
             let now = state.clock.now();
-            let caller = auth::authenticate(conn, &state.settings, &bearer.token, now)?;
-            let ctx = Ctx { caller, now, time_zone: state.settings.release_time_zone };
+            let (caller, token_id) = auth::authenticate(conn, &state.settings, &bearer.token, now)?;
+            let ctx = Ctx { caller, token_id, now, time_zone: state.settings.release_time_zone };
             match &bearer.claim {
                 Some(claim) => commit_with_work(conn, claim, |conn| f(conn, &ctx)),
                 None => f(conn, &ctx),
@@ -283,7 +283,7 @@ fn document_idempotency(api: &mut OpenApiDoc) {
 /// The whole application: API, Swagger UI, the problem+json fallbacks and the request middleware.
 pub fn app(
     state: AppState,
-    max_body_bytes: usize,
+    body_rules: BodyRules,
     cors_allowed_origins: &[String],
     openapi: OpenApiDoc,
     route_table: Arc<fallback::RouteTable>,
@@ -298,8 +298,8 @@ pub fn app(
 > {
     let (app, _) = App::new()
         .app_data(web::Data::new(state))
-        .app_data(web::PayloadConfig::new(max_body_bytes))
-        .app_data(BodyLimit(max_body_bytes))
+        .app_data(web::PayloadConfig::new(body_rules.limit))
+        .app_data(body_rules)
         .app_data(web::PathConfig::default().error_handler(extract::path_error))
         .app_data(web::QueryConfig::default().error_handler(extract::query_error))
         .app_data(web::Data::from(route_table))
@@ -341,6 +341,7 @@ fn cors(origins: &[String]) -> actix_cors::Cors {
         .max_age(3600)
 }
 
+pub use extract::BodyRules;
 pub use fallback::RouteTable;
 
 /// Declares the `{"items": [...], "next_cursor": ...}` envelope of a list.

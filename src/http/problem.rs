@@ -58,6 +58,9 @@ impl Problem {
         if matches!(self.code.as_str(), "conflict" | "idempotency_in_progress" | "database_unavailable") {
             response.insert_header((header::RETRY_AFTER, "1"));
         }
+        if status == StatusCode::UNAUTHORIZED {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
         response.json(self)
     }
 }
@@ -85,6 +88,9 @@ impl From<&AppError> for Problem {
             AppError::PayloadTooLarge { .. } => {
                 Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", error.to_string())
             }
+            AppError::RequestTimeout { .. } => {
+                Problem::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", error.to_string())
+            }
             AppError::Unavailable(_) => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "database_unavailable",
@@ -99,18 +105,6 @@ impl From<&AppError> for Problem {
     }
 }
 
-/// The cause chain, for the log only.
-fn causes(error: &dyn std::error::Error) -> String {
-    let mut chain = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        chain.push_str(": ");
-        chain.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    chain
-}
-
 impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         StatusCode::from_u16(Problem::from(self).status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
@@ -118,9 +112,9 @@ impl ResponseError for AppError {
 
     fn error_response(&self) -> HttpResponse {
         match self {
-            AppError::Internal(_) => tracing::error!(error = %causes(self), "request failed"),
+            AppError::Internal(_) => tracing::error!(error = %self.chain(), "request failed"),
             AppError::Unavailable(_) => {
-                tracing::warn!(error = %causes(self), "database unavailable")
+                tracing::warn!(error = %self.chain(), "database unavailable")
             }
             _ => {}
         }

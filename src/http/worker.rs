@@ -20,8 +20,12 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 pub struct WorkerStatus {
     #[schema(format = Uuid)]
     pub id: String,
-    pub hostname: String,
-    pub pid: i64,
+    /// Where it runs: shown to the admin only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// Its process id: shown to the admin only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i64>,
     /// The loop inside `packrelease serve` (true), or a `packrelease-worker` process.
     pub embedded: bool,
     pub poll_interval_ms: i64,
@@ -75,12 +79,12 @@ pub struct WorkerList {
     pub next_cursor: Option<String>,
 }
 
-fn status(WorkerView { heartbeat: h, jobs }: WorkerView, now: DateTime<Utc>) -> WorkerStatus {
+fn status(WorkerView { heartbeat: h, jobs, shows_host }: WorkerView, now: DateTime<Utc>) -> WorkerStatus {
     let last = h.last_pass_at.unwrap_or(h.started_at).and_utc();
     WorkerStatus {
         id: h.id,
-        hostname: h.hostname,
-        pid: h.pid,
+        hostname: shows_host.then_some(h.hostname),
+        pid: shows_host.then_some(h.pid),
         embedded: h.embedded,
         poll_interval_ms: h.poll_interval_ms,
         started_at: h.started_at.and_utc(),

@@ -109,6 +109,7 @@ pub fn create_token(
         name,
         created_at: ctx.now(),
         expires_at: input.expires_at.map(|at| at.naive_utc()),
+        minted_by: ctx.caller.account_id().map(str::to_string),
     };
     conn.write_transaction(|conn| tokens::insert(conn, &token))?;
     Ok((token, secret))
@@ -148,6 +149,7 @@ pub fn mint_admin_token(conn: &mut DbConnection, now: NaiveDateTime) -> AppResul
         name: Some("admin".into()),
         created_at: now,
         expires_at: None,
+        minted_by: None,
     };
     conn.write_transaction(|conn| tokens::insert(conn, &token))?;
     Ok(secret)
@@ -163,7 +165,7 @@ pub fn first_admin_token(conn: &mut DbConnection, now: NaiveDateTime) -> AppResu
 
 /// Creates a publisher and a first token for it (for the operator's shell).
 pub fn create_publisher(conn: &mut DbConnection, now: DateTime<Utc>, name: &str) -> AppResult<(Account, String)> {
-    let ctx = Ctx { caller: Caller::Admin, now, time_zone: crate::domain::schedule::DEFAULT_TIME_ZONE };
+    let ctx = Ctx { caller: Caller::Admin, token_id: None, now, time_zone: crate::domain::schedule::DEFAULT_TIME_ZONE };
     let account =
         create_account(conn, &ctx, NewAccount { name: name.to_string(), kind: Some(AccountKind::Publisher) })?;
     let (_, secret) = create_token(

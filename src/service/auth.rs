@@ -99,15 +99,19 @@ pub fn new_token() -> AppResult<(String, String)> {
     Ok((token, hash))
 }
 
+/// The caller a bearer token stands for, and the stored token's id (none for
+/// the admin token of the environment). Decided on the token's own account
+/// column: a token of an account whose row is gone is refused, never taken
+/// for the admin's.
 pub fn authenticate(
     conn: &mut DbConnection,
     settings: &Settings,
     token: &str,
     now: DateTime<Utc>,
-) -> AppResult<Caller> {
+) -> AppResult<(Caller, Option<String>)> {
     let hash = hash_token(token);
     if settings.admin_token_hash.as_deref() == Some(hash.as_str()) {
-        return Ok(Caller::Admin);
+        return Ok((Caller::Admin, None));
     }
     let Some((token, account)) = tokens::find_by_hash(conn, &hash)? else {
         return Err(AppError::Unauthorized);
@@ -115,11 +119,13 @@ pub fn authenticate(
     if token.expires_at.is_some_and(|expires| expires <= now.naive_utc()) {
         return Err(AppError::Unauthorized);
     }
-    Ok(match account {
-        None => Caller::Admin,
-        Some(account) => {
+    let caller = match (&token.account_id, account) {
+        (None, _) => Caller::Admin,
+        (Some(_), Some(account)) => {
             let kind = AccountKind::from_db(&account.kind);
             Caller::Account { account, kind }
         }
-    })
+        (Some(_), None) => return Err(AppError::Unauthorized),
+    };
+    Ok((caller, Some(token.id)))
 }

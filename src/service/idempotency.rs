@@ -41,7 +41,7 @@ pub fn begin(
     fingerprint: &str,
     now: DateTime<Utc>,
 ) -> AppResult<Begin> {
-    let scope = match auth::authenticate(conn, settings, token, now)? {
+    let scope = match auth::authenticate(conn, settings, token, now)?.0 {
         Caller::Admin => "admin".to_string(),
         Caller::Account { account, .. } => account.id,
     };

@@ -191,7 +191,8 @@ pub fn apply_update(conn: &mut DbConnection, ctx: &Ctx, account_id: &str, id: &s
         let Some(pending) = view.pending_update else {
             return Err(AppError::conflict("no_pending_update", "this installation has no pending update to apply"));
         };
-        store::apply_early(conn, &view.installation, &pending.release.id, &account.id, ctx.now())?;
+        let actor = (account.id.as_str(), ctx.token_id.as_deref());
+        store::apply_early(conn, &view.installation, &pending.release.id, actor, ctx.now())?;
         let installation = store::find_live(conn, &view.installation.id)?.ok_or(AppError::NotFound)?;
         Ok(views(conn, vec![installation])?.remove(0))
     })

@@ -30,6 +30,9 @@ pub struct Settings {
 /// Who is asking, and when.
 pub struct Ctx {
     pub caller: Caller,
+    /// The token the caller authenticated with, when it is a stored one (the
+    /// admin token from the environment is not): audit records name it.
+    pub token_id: Option<String>,
     pub now: DateTime<Utc>,
     pub time_zone: chrono_tz::Tz,
 }

@@ -50,6 +50,26 @@ pub fn record_stop(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> Quer
     diesel::update(worker_heartbeats::table.find(id)).set(worker_heartbeats::stopped_at.eq(Some(at))).execute(conn)
 }
 
+/// Removes the rows (and job rows) of workers stopped before `cutoff`, or
+/// silent since before it, but `me`'s; returns how many.
+pub fn remove_stale(conn: &mut DbConnection, cutoff: NaiveDateTime, me: &str) -> QueryResult<usize> {
+    let stale = worker_heartbeats::stopped_at.lt(cutoff).or(worker_heartbeats::stopped_at.is_null().and(
+        worker_heartbeats::last_pass_at
+            .lt(cutoff)
+            .or(worker_heartbeats::last_pass_at.is_null().and(worker_heartbeats::started_at.lt(cutoff))),
+    ));
+    let ids: Vec<String> = worker_heartbeats::table
+        .filter(stale)
+        .filter(worker_heartbeats::id.ne(me))
+        .select(worker_heartbeats::id)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    diesel::delete(worker_jobs::table.filter(worker_jobs::worker_id.eq_any(&ids))).execute(conn)?;
+    diesel::delete(worker_heartbeats::table.filter(worker_heartbeats::id.eq_any(&ids))).execute(conn)
+}
+
 /// Workers, most recently started first.
 pub fn list(conn: &mut DbConnection, page: &PageRequest) -> QueryResult<Vec<Heartbeat>> {
     let mut query = worker_heartbeats::table.select(Heartbeat::as_select()).into_boxed();

@@ -6,8 +6,9 @@ use std::collections::{HashMap, HashSet};
 use chrono::NaiveDateTime;
 use diesel::dsl::{exists, not};
 use diesel::prelude::*;
-use diesel::sql_types::{Text, Timestamp};
+use diesel::sql_types::{Nullable, Text, Timestamp};
 
+use super::releases::Release;
 use super::PageRequest;
 use crate::db::DbConnection;
 use crate::domain::release::PushOutcome;
@@ -36,6 +37,8 @@ pub struct Push {
     pub outcome: String,
     pub pushed_at: NaiveDateTime,
     pub pushed_by: String,
+    /// The token that acted (`None` for pushes recorded before tokens were kept).
+    pub token_id: Option<String>,
 }
 
 pub const APPLIED: &str = PushOutcome::Applied.as_str();
@@ -150,13 +153,8 @@ macro_rules! targets_of {
 /// per installation it moved, those now on the release without a push for it,
 /// so the pushes are exactly the moves whatever other writers do meanwhile.
 /// Returns how many were pushed.
-pub fn push_release(
-    conn: &mut DbConnection,
-    release_id: &str,
-    pack_id: &str,
-    pushed_by: &str,
-    at: NaiveDateTime,
-) -> QueryResult<usize> {
+pub fn push_release(conn: &mut DbConnection, release: &Release, at: NaiveDateTime) -> QueryResult<usize> {
+    let (release_id, pack_id) = (release.id.as_str(), release.pack_id.as_str());
     diesel::update(targets_of!(pack_id, release_id))
         .set((installations::release_id.eq(Some(release_id)), installations::updated_at.eq(at)))
         .execute(conn)?;
@@ -174,7 +172,8 @@ pub fn push_release(
             installations::account_id,
             APPLIED.into_sql::<Text>(),
             at.into_sql::<Timestamp>(),
-            pushed_by.into_sql::<Text>(),
+            release.requested_by.as_str().into_sql::<Text>(),
+            release.requested_with_token.as_deref().into_sql::<Nullable<Text>>(),
         ));
     super::on_backend!(conn, |c| diesel::insert_into(pushes::table)
         .values(moved)
@@ -185,6 +184,7 @@ pub fn push_release(
             pushes::outcome,
             pushes::pushed_at,
             pushes::pushed_by,
+            pushes::token_id,
         ))
         .execute(c))
 }
@@ -200,7 +200,7 @@ pub fn apply_early(
     conn: &mut DbConnection,
     installation: &Installation,
     release_id: &str,
-    by: &str,
+    (by, token): (&str, Option<&str>),
     at: NaiveDateTime,
 ) -> QueryResult<()> {
     diesel::insert_into(pushes::table)
@@ -211,6 +211,7 @@ pub fn apply_early(
             outcome: APPLIED_EARLY.to_string(),
             pushed_at: at,
             pushed_by: by.to_string(),
+            token_id: token.map(str::to_string),
         })
         .execute(conn)?;
     diesel::update(installations::table.find(&installation.id))

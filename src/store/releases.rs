@@ -27,6 +27,8 @@ pub struct Release {
     pub released_at: Option<NaiveDateTime>,
     pub canceled_at: Option<NaiveDateTime>,
     pub failure_reason: Option<String>,
+    /// The token that requested the release (its pushes name it).
+    pub requested_with_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -18,6 +18,8 @@ pub struct ApiToken {
     pub name: Option<String>,
     pub created_at: NaiveDateTime,
     pub expires_at: Option<NaiveDateTime>,
+    /// The account whose token minted it; `None`: the admin.
+    pub minted_by: Option<String>,
 }
 
 pub fn insert(conn: &mut DbConnection, token: &ApiToken) -> QueryResult<()> {

@@ -10,7 +10,7 @@ use super::doorbell::Doorbell;
 use crate::clock::Clock;
 use crate::db::DbConnection;
 use crate::error::AppResult;
-use crate::service::{idempotency, releases};
+use crate::service::{idempotency, releases, workers};
 
 /// The job that carries out due releases.
 pub const DUE_RELEASES: &str = "due_releases";
@@ -20,6 +20,8 @@ pub const HOUSEKEEPING: &str = "housekeeping";
 /// What a job is given for one pass.
 pub struct JobContext<'a> {
     pub clock: &'a dyn Clock,
+    /// The worker running the job.
+    pub worker_id: &'a str,
     pub(super) doorbell: &'a Doorbell,
 }
 
@@ -93,7 +95,11 @@ impl Job for DueReleases {
     }
 }
 
-/// Removes expired idempotency keys.
+/// How long the row of a worker that stopped, or went silent, is kept.
+const STALE_WORKER_AFTER: chrono::Duration = chrono::Duration::days(1);
+
+/// Removes expired idempotency keys and the heartbeats of workers stopped or
+/// silent for a day (so cron-style `--once` runs do not pile up).
 pub struct Housekeeping;
 
 impl Job for Housekeeping {
@@ -103,6 +109,7 @@ impl Job for Housekeeping {
 
     fn run(&mut self, conn: &mut DbConnection, ctx: &JobContext) -> AppResult<JobPass> {
         let expired = idempotency::expire(conn, ctx.now())?;
-        Ok(JobPass { done: expired, ..JobPass::default() })
+        let stale = workers::remove_stale(conn, ctx.now() - STALE_WORKER_AFTER, ctx.worker_id)?;
+        Ok(JobPass { done: expired + stale, ..JobPass::default() })
     }
 }

@@ -144,7 +144,7 @@ impl Worker {
     fn run_jobs(&mut self, due: impl Fn(&Slot) -> bool) -> PassReport {
         let mut report = PassReport::default();
         for slot in self.slots.iter_mut().filter(|slot| due(slot)) {
-            let ctx = JobContext { clock: self.clock.as_ref(), doorbell: &self.doorbell };
+            let ctx = JobContext { clock: self.clock.as_ref(), worker_id: &self.id, doorbell: &self.doorbell };
             let started = self.clock.now();
             let kind = slot.job.kind();
             let outcome = self.pool.get().map_err(AppError::from).and_then(|mut conn| {

@@ -181,6 +181,7 @@ impl TestApp {
             bind: "127.0.0.1:0".into(),
             admin_token: Some(ADMIN_TOKEN.into()),
             max_body_bytes: packrelease::config::DEFAULT_MAX_BODY_BYTES,
+            body_read_timeout: packrelease::config::DEFAULT_BODY_READ_TIMEOUT,
             release_time_zone: packrelease::domain::schedule::DEFAULT_TIME_ZONE,
             cors_allowed_origins: Vec::new(),
             idempotency_wait: packrelease::config::IDEMPOTENCY_WAIT,
@@ -212,7 +213,7 @@ impl TestApp {
         self.request_with(method, path, token, &[], body).await
     }
 
-    /// A request with extra headers.
+    /// A request with extra headers (appended: a name may repeat).
     pub async fn request_with(
         &self,
         method: &str,
@@ -227,13 +228,20 @@ impl TestApp {
             request = request.insert_header(("authorization", format!("Bearer {token}")));
         }
         for &(name, value) in headers {
-            request = request.insert_header((name, value));
+            request = request.append_header((name, value));
         }
-        let mut response = match body {
+        let response = match body {
             Some((content_type, bytes)) => request.insert_header(("content-type", content_type)).send_body(bytes).await,
             None => request.send().await,
-        }
-        .expect("request sent");
+        };
+        Self::read(response.expect("request sent")).await
+    }
+
+    async fn read(
+        mut response: awc::ClientResponse<
+            impl futures_util::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>> + Unpin,
+        >,
+    ) -> TestResponse {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let bytes = response.body().limit(64 * 1024 * 1024).await.expect("response body");

@@ -10,6 +10,7 @@ mod conditional;
 mod contract;
 mod drafts;
 mod errors;
+mod findings;
 mod migrations;
 mod packs;
 mod races;

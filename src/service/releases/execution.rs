@@ -43,7 +43,7 @@ pub(super) fn carry_out(conn: &mut DbConnection, release: &Release, now: DateTim
     }
     store::apply_to_pack(conn, &release.id, &release.pack_id)?;
     packs::bump_revision(conn, &release.pack_id, at)?;
-    outcome.pushed = installations::push_release(conn, &release.id, &release.pack_id, &release.requested_by, at)?;
+    outcome.pushed = installations::push_release(conn, release, at)?;
     failpoint::hit("carry_out", &release.pack_id)?;
     store::set_status(conn, &release.id, ReleaseStatus::Released, at)?;
     outcome.late_by_seconds = schedule::lateness(release.due_at.and_utc(), now);

@@ -46,7 +46,6 @@ pub fn release_draft(
     if_match: Option<&IfMatch>,
     request: ScheduleRequest,
 ) -> AppResult<ReleaseView> {
-    let due_at = due_at(&request, ctx)?;
     conn.write_transaction(|conn| {
         let (draft, pack) = owned_draft(conn, ctx, draft_id)?;
         // Concurrent releases of one pack queue here; what follows sees the winner's work.
@@ -55,6 +54,8 @@ pub fn release_draft(
         drafts::lock(conn, &draft.id)?;
         let draft = drafts::find(conn, &draft.id)?.ok_or(AppError::NotFound)?;
         precondition::require(if_match, || view(conn, draft.clone(), &pack))?;
+        // The body's rules (422) come after what the caller may see and do, before state conflicts (409).
+        let due_at = due_at(&request, ctx)?;
         if let Some(release) = &draft.release_id {
             return Err(AppError::conflict("draft_already_released", format!("this draft was released as {release}")));
         }
@@ -90,6 +91,7 @@ pub fn release_draft(
             released_at: None,
             canceled_at: None,
             failure_reason: None,
+            requested_with_token: ctx.token_id.clone(),
         };
         // The full version set after the release; components that never had a version are left out.
         let items: Vec<ReleaseItem> = draft
