@@ -12,7 +12,44 @@ use serde_json::json;
 
 use crate::helpers::{backend_tests, Backend, TestApp, ADMIN_TOKEN};
 
+/// Statements run by `work` on a connection of its own.
+fn statements_run(app: &TestApp, work: impl FnOnce(&mut packrelease::db::DbConnection)) -> usize {
+    use diesel::connection::{Instrumentation, InstrumentationEvent};
+    struct Counter(Arc<std::sync::atomic::AtomicUsize>);
+    impl Instrumentation for Counter {
+        fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+            if matches!(event, InstrumentationEvent::StartQuery { .. }) {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    }
+    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut conn = packrelease::db::DatabaseUrl::parse(&app.database_url).unwrap().establish().unwrap();
+    conn.set_instrumentation(Counter(count.clone()));
+    work(&mut conn);
+    count.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 backend_tests! {
+    async fn a_page_of_scheduled_releases_costs_the_same_statements_whatever_its_length(app: TestApp) {
+        let acme = app.publisher("Acme").await;
+        let settings = packrelease::service::Settings { admin_token_hash: None, release_time_zone: packrelease::domain::schedule::DEFAULT_TIME_ZONE };
+        let mut counts = Vec::new();
+        for packs in [1, 6] {
+            while app.get("/api/v1/release-schedule", &acme.token).await.expect(200)["items"].as_array().unwrap().len() < packs {
+                let (pack, _) = app.pack_with_component(&acme, &format!("Pack {}", uuid::Uuid::now_v7())).await;
+                app.schedule(&acme, &pack, "2026-12-10").await;
+            }
+            counts.push(statements_run(&app, |conn| {
+                let (caller, token_id) = packrelease::service::auth::authenticate(conn, &settings, &acme.token, app.clock_now()).unwrap();
+                let ctx = packrelease::service::Ctx { caller, token_id, now: app.clock_now(), time_zone: settings.release_time_zone };
+                let (page, _) = packrelease::service::releases::upcoming(conn, &ctx, None, 50).unwrap();
+                assert_eq!(page.len(), packs);
+            }));
+        }
+        assert_eq!(counts[0], counts[1], "statements for 1 and for 6 scheduled releases");
+    }
+
     async fn a_token_whose_account_row_is_gone_is_refused_not_taken_for_the_admin(app: TestApp) {
         let acme = app.publisher("Acme").await;
         let orphan = "pr_orphan_token_for_a_missing_account";

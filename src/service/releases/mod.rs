@@ -55,12 +55,14 @@ fn with_items_all(conn: &mut DbConnection, page: Page<Release>) -> AppResult<Pag
     let ids: Vec<String> = page.items.iter().map(|r| r.id.clone()).collect();
     let mut items = store::items_for(conn, &ids)?;
     let pushes = installations::push_counts(conn, &ids)?;
-    // One count per scheduled release on the page (a pack has at most one): the
-    // per-pack form is the one PostgreSQL plans well even without statistics.
-    let mut awaiting = std::collections::HashMap::new();
-    for release in page.items.iter().filter(|r| r.status == ReleaseStatus::Scheduled.as_str()) {
-        awaiting.insert(release.id.clone(), installations::awaiting(conn, &release.pack_id, &release.id)?);
-    }
+    // Whom each scheduled release on the page will reach, in one statement.
+    let scheduled: Vec<(&str, &str)> = page
+        .items
+        .iter()
+        .filter(|r| r.status == ReleaseStatus::Scheduled.as_str())
+        .map(|r| (r.pack_id.as_str(), r.id.as_str()))
+        .collect();
+    let awaiting = installations::awaiting(conn, &scheduled)?;
     Ok(page.map(|release| {
         let count = |outcome: &str| pushes.get(&(release.id.clone(), outcome.to_string())).copied().unwrap_or(0);
         let (applied, applied_early) = (count(installations::APPLIED), count(installations::APPLIED_EARLY));
