@@ -8,9 +8,6 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::extract::{ApiJson, Bearer, OptionalJson, PageQuery};
-use super::problem::responses::{
-    BadRequest, Forbidden, InternalError, NotFound, PayloadTooLarge, Unauthorized, Unavailable, Unprocessable,
-};
 use super::{created, list_response, AppState};
 use crate::domain::account::AccountKind;
 use crate::error::AppResult;
@@ -76,10 +73,6 @@ pub struct AccountFilter {
     request_body = CreateAccount,
     responses(
         (status = 201, body = Account, headers(("Location" = String, description = "URL of the new account"))),
-        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 413, response = PayloadTooLarge),
-        (status = 422, response = Unprocessable), (status = 500, response = InternalError),
-        (status = 503, response = Unavailable),
     )
 )]
 #[post("/accounts")]
@@ -101,9 +94,7 @@ pub async fn create_account(
     tag = "accounts",
     params(PageQuery, AccountFilter),
     responses(
-        (status = 200, body = AccountList), (status = 401, response = Unauthorized),
-        (status = 422, response = Unprocessable), (status = 500, response = InternalError),
-        (status = 503, response = Unavailable),
+        (status = 200, body = AccountList),
     )
 )]
 #[get("/accounts")]
@@ -124,9 +115,7 @@ pub async fn list_accounts(
     tag = "accounts",
     params(("id" = Uuid, Path, description = "Account id")),
     responses(
-        (status = 200, body = Account), (status = 401, response = Unauthorized),
-        (status = 404, response = NotFound), (status = 500, response = InternalError),
-        (status = 503, response = Unavailable),
+        (status = 200, body = Account),
     )
 )]
 #[get("/accounts/{id}")]
@@ -213,10 +202,6 @@ pub struct CreateToken {
     request_body(content = Option<CreateToken>, description = "Optional; `{}` or no body is fine"),
     responses(
         (status = 201, body = CreatedToken, headers(("Location" = String, description = "URL of the new token"))),
-        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 404, response = NotFound),
-        (status = 413, response = PayloadTooLarge), (status = 422, response = Unprocessable),
-        (status = 500, response = InternalError), (status = 503, response = Unavailable),
     )
 )]
 #[post("/accounts/{id}/tokens")]
@@ -253,9 +238,7 @@ pub async fn create_token(
     tag = "accounts",
     params(("id" = Uuid, Path, description = "Account id"), PageQuery),
     responses(
-        (status = 200, body = TokenList), (status = 401, response = Unauthorized),
-        (status = 404, response = NotFound), (status = 422, response = Unprocessable),
-        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+        (status = 200, body = TokenList),
     )
 )]
 #[get("/accounts/{id}/tokens")]
@@ -275,9 +258,7 @@ pub async fn list_tokens(
     tag = "accounts",
     params(("id" = Uuid, Path, description = "Account id"), ("token_id" = Uuid, Path, description = "Token id")),
     responses(
-        (status = 200, body = Token), (status = 401, response = Unauthorized),
-        (status = 404, response = NotFound), (status = 500, response = InternalError),
-        (status = 503, response = Unavailable),
+        (status = 200, body = Token),
     )
 )]
 #[get("/accounts/{id}/tokens/{token_id}")]
@@ -296,9 +277,7 @@ pub async fn get_token(
     tag = "accounts",
     params(("id" = Uuid, Path, description = "Account id"), ("token_id" = Uuid, Path, description = "Token id")),
     responses(
-        (status = 204, description = "Revoked"), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 404, response = NotFound),
-        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+        (status = 204, description = "Revoked"),
     )
 )]
 #[delete("/accounts/{id}/tokens/{token_id}")]

@@ -7,9 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::extract::{ApiJson, Bearer, PageQuery};
-use super::problem::responses::{
-    BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge, Unauthorized, Unavailable, Unprocessable,
-};
+use super::problem::responses::Conflict;
 use super::{created, list_response, AppState};
 use crate::domain::component::ComponentType;
 use crate::error::AppResult;
@@ -134,10 +132,7 @@ pub struct VersionFilter {
     request_body = CreateComponent,
     responses(
         (status = 201, body = Component, headers(("Location" = String, description = "URL of the new component"))),
-        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge), (status = 422, response = Unprocessable),
-        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+        (status = 409, response = Conflict),
     )
 )]
 #[post("/components")]
@@ -157,9 +152,7 @@ pub async fn create_component(
     tag = "components",
     params(PageQuery, ComponentFilter),
     responses(
-        (status = 200, body = ComponentList), (status = 401, response = Unauthorized),
-        (status = 422, response = Unprocessable), (status = 500, response = InternalError),
-        (status = 503, response = Unavailable),
+        (status = 200, body = ComponentList),
     )
 )]
 #[get("/components")]
@@ -179,9 +172,7 @@ pub async fn list_components(
     tag = "components",
     params(("id" = Uuid, Path, description = "Component id")),
     responses(
-        (status = 200, body = Component), (status = 401, response = Unauthorized),
-        (status = 404, response = NotFound), (status = 500, response = InternalError),
-        (status = 503, response = Unavailable),
+        (status = 200, body = Component),
     )
 )]
 #[get("/components/{id}")]
@@ -200,10 +191,8 @@ pub async fn get_component(
     tag = "components",
     params(("id" = Uuid, Path, description = "Component id")),
     responses(
-        (status = 204, description = "Deleted"), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 404, response = NotFound),
+        (status = 204, description = "Deleted"),
         (status = 409, response = Conflict),
-        (status = 500, response = InternalError), (status = 503, response = Unavailable),
     )
 )]
 #[delete("/components/{id}")]
@@ -224,11 +213,7 @@ pub async fn delete_component(
     request_body = CreateVersion,
     responses(
         (status = 201, body = Version, headers(("Location" = String, description = "URL of the new version"))),
-        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 404, response = NotFound),
         (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge), (status = 422, response = Unprocessable),
-        (status = 500, response = InternalError), (status = 503, response = Unavailable),
     )
 )]
 #[post("/components/{id}/versions")]
@@ -251,9 +236,7 @@ pub async fn create_version(
     tag = "components",
     params(("id" = Uuid, Path, description = "Component id"), PageQuery, VersionFilter),
     responses(
-        (status = 200, body = VersionList), (status = 401, response = Unauthorized),
-        (status = 404, response = NotFound), (status = 422, response = Unprocessable),
-        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+        (status = 200, body = VersionList),
     )
 )]
 #[get("/components/{id}/versions")]
@@ -274,9 +257,7 @@ pub async fn list_versions(
     tag = "components",
     params(("id" = Uuid, Path, description = "Component id"), ("version" = String, Path, description = "Version string")),
     responses(
-        (status = 200, body = Version), (status = 401, response = Unauthorized),
-        (status = 404, response = NotFound), (status = 500, response = InternalError),
-        (status = 503, response = Unavailable),
+        (status = 200, body = Version),
     )
 )]
 #[get("/components/{id}/versions/{version}")]
@@ -295,10 +276,8 @@ pub async fn get_version(
     tag = "components",
     params(("id" = Uuid, Path, description = "Component id"), ("version" = String, Path, description = "Version string")),
     responses(
-        (status = 204, description = "Deleted"), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 404, response = NotFound),
+        (status = 204, description = "Deleted"),
         (status = 409, response = Conflict),
-        (status = 500, response = InternalError), (status = 503, response = Unavailable),
     )
 )]
 #[delete("/components/{id}/versions/{version}")]

@@ -8,10 +8,7 @@ use uuid::Uuid;
 
 use super::conditional::{representation_tag, Precondition};
 use super::extract::{ApiJson, Bearer, OptionalJson};
-use super::problem::responses::{
-    BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge, PreconditionFailed, Unauthorized,
-    Unavailable, Unprocessable,
-};
+use super::problem::responses::{Conflict, Forbidden};
 use super::releases::NoInput;
 use super::{created, AppState};
 use crate::domain::component::ComponentType;
@@ -140,11 +137,7 @@ pub struct SelectVersions {
     request_body(content = Option<NoInput>, description = "No body, or `{}`"),
     responses(
         (status = 201, body = ReleaseDraft, headers(("Location" = String, description = "URL of the draft"))),
-        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 404, response = NotFound),
-        (status = 409, response = Conflict), (status = 413, response = PayloadTooLarge),
-        (status = 422, response = Unprocessable), (status = 500, response = InternalError),
-        (status = 503, response = Unavailable),
+        (status = 409, response = Conflict),
     )
 )]
 #[post("/integration-packs/{id}/release-drafts")]
@@ -164,9 +157,8 @@ pub async fn create_draft(
     tag = "releases",
     params(("id" = Uuid, Path, description = "Release draft id")),
     responses(
-        (status = 200, body = ReleaseDraft), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 404, response = NotFound),
-        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+        (status = 200, body = ReleaseDraft),
+        (status = 403, response = Forbidden),
     )
 )]
 #[get("/release-drafts/{id}")]
@@ -187,11 +179,8 @@ pub async fn get_draft(
     params(("id" = Uuid, Path, description = "Release draft id"), Precondition),
     request_body = SelectVersions,
     responses(
-        (status = 200, body = ReleaseDraft), (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
-        (status = 404, response = NotFound), (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge), (status = 422, response = Unprocessable),
-        (status = 412, response = PreconditionFailed), (status = 500, response = InternalError), (status = 503, response = Unavailable),
+        (status = 200, body = ReleaseDraft),
+        (status = 409, response = Conflict),
     )
 )]
 #[patch("/release-drafts/{id}")]
@@ -220,9 +209,7 @@ pub async fn select_versions(
     tag = "releases",
     params(("id" = Uuid, Path, description = "Release draft id"), Precondition),
     responses(
-        (status = 204, description = "Discarded"), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 404, response = NotFound),
-        (status = 412, response = PreconditionFailed), (status = 500, response = InternalError), (status = 503, response = Unavailable),
+        (status = 204, description = "Discarded"),
     )
 )]
 #[delete("/release-drafts/{id}")]

@@ -8,9 +8,7 @@ use uuid::Uuid;
 
 use super::accounts::{Account, AccountList};
 use super::extract::{ApiJson, Bearer, PageQuery};
-use super::problem::responses::{
-    BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge, Unauthorized, Unavailable, Unprocessable,
-};
+use super::problem::responses::Conflict;
 use super::{created, list_response, AppState};
 use crate::error::AppResult;
 use crate::service::groups as service;
@@ -101,10 +99,7 @@ pub struct AddGroupPack {
     request_body = GroupName,
     responses(
         (status = 201, body = AccountGroup, headers(("Location" = String, description = "URL of the group"))),
-        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge), (status = 422, response = Unprocessable),
-        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+        (status = 409, response = Conflict),
     )
 )]
 #[post("/account-groups")]
@@ -124,9 +119,7 @@ pub async fn create_group(
     tag = "account-groups",
     params(PageQuery),
     responses(
-        (status = 200, body = AccountGroupList), (status = 401, response = Unauthorized),
-        (status = 422, response = Unprocessable), (status = 500, response = InternalError),
-        (status = 503, response = Unavailable),
+        (status = 200, body = AccountGroupList),
     )
 )]
 #[get("/account-groups")]
@@ -140,13 +133,12 @@ pub async fn list_groups(
     Ok(web::Json(list.into()))
 }
 
+/// One account group (its publisher, or the admin).
 #[utoipa::path(
     tag = "account-groups",
     params(("id" = Uuid, Path, description = "Account group id")),
     responses(
-        (status = 200, body = AccountGroup), (status = 401, response = Unauthorized),
-        (status = 404, response = NotFound), (status = 500, response = InternalError),
-        (status = 503, response = Unavailable),
+        (status = 200, body = AccountGroup),
     )
 )]
 #[get("/account-groups/{id}")]
@@ -166,11 +158,8 @@ pub async fn get_group(
     params(("id" = Uuid, Path, description = "Account group id")),
     request_body = GroupName,
     responses(
-        (status = 200, body = AccountGroup), (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
-        (status = 404, response = NotFound), (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge), (status = 422, response = Unprocessable),
-        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+        (status = 200, body = AccountGroup),
+        (status = 409, response = Conflict),
     )
 )]
 #[patch("/account-groups/{id}")]
@@ -190,9 +179,7 @@ pub async fn rename_group(
     tag = "account-groups",
     params(("id" = Uuid, Path, description = "Account group id")),
     responses(
-        (status = 204, description = "Deleted"), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 404, response = NotFound),
-        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+        (status = 204, description = "Deleted"),
     )
 )]
 #[delete("/account-groups/{id}")]
@@ -209,11 +196,7 @@ pub async fn delete_group(state: web::Data<AppState>, bearer: Bearer, id: web::P
     request_body = AddGroupMember,
     responses(
         (status = 201, body = Account, headers(("Location" = String, description = "URL of the member"))),
-        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 404, response = NotFound),
-        (status = 409, response = Conflict), (status = 413, response = PayloadTooLarge),
-        (status = 422, response = Unprocessable), (status = 500, response = InternalError),
-        (status = 503, response = Unavailable),
+        (status = 409, response = Conflict),
     )
 )]
 #[post("/account-groups/{id}/members")]
@@ -230,13 +213,12 @@ pub async fn add_group_member(
     Ok(created(format!("/api/v1/account-groups/{id}/members/{}", account.id), &account))
 }
 
+/// The group's member accounts, by id.
 #[utoipa::path(
     tag = "account-groups",
     params(("id" = Uuid, Path, description = "Account group id"), PageQuery),
     responses(
-        (status = 200, body = AccountList), (status = 401, response = Unauthorized),
-        (status = 404, response = NotFound), (status = 422, response = Unprocessable),
-        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+        (status = 200, body = AccountList),
     )
 )]
 #[get("/account-groups/{id}/members")]
@@ -256,9 +238,7 @@ pub async fn list_group_members(
     tag = "account-groups",
     params(("id" = Uuid, Path, description = "Account group id"), ("account_id" = Uuid, Path, description = "Account id")),
     responses(
-        (status = 204, description = "Removed"), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 404, response = NotFound),
-        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+        (status = 204, description = "Removed"),
     )
 )]
 #[delete("/account-groups/{id}/members/{account_id}")]
@@ -279,11 +259,7 @@ pub async fn remove_group_member(
     request_body = AddGroupPack,
     responses(
         (status = 201, body = GroupPack, headers(("Location" = String, description = "URL of the shared pack"))),
-        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 404, response = NotFound),
-        (status = 409, response = Conflict), (status = 413, response = PayloadTooLarge),
-        (status = 422, response = Unprocessable), (status = 500, response = InternalError),
-        (status = 503, response = Unavailable),
+        (status = 409, response = Conflict),
     )
 )]
 #[post("/account-groups/{id}/integration-packs")]
@@ -300,13 +276,12 @@ pub async fn add_pack(
     Ok(created(format!("/api/v1/account-groups/{id}/integration-packs/{}", pack.integration_pack_id), &pack))
 }
 
+/// The packs shared with the group, by id.
 #[utoipa::path(
     tag = "account-groups",
     params(("id" = Uuid, Path, description = "Account group id"), PageQuery),
     responses(
-        (status = 200, body = GroupPackList), (status = 401, response = Unauthorized),
-        (status = 404, response = NotFound), (status = 422, response = Unprocessable),
-        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+        (status = 200, body = GroupPackList),
     )
 )]
 #[get("/account-groups/{id}/integration-packs")]
@@ -326,9 +301,7 @@ pub async fn list_group_packs(
     tag = "account-groups",
     params(("id" = Uuid, Path, description = "Account group id"), ("pack_id" = Uuid, Path, description = "Integration pack id")),
     responses(
-        (status = 204, description = "Removed"), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 404, response = NotFound),
-        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+        (status = 204, description = "Removed"),
     )
 )]
 #[delete("/account-groups/{id}/integration-packs/{pack_id}")]

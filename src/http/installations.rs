@@ -7,9 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::extract::{ApiJson, Bearer, OptionalJson, PageQuery};
-use super::problem::responses::{
-    BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge, Unauthorized, Unavailable, Unprocessable,
-};
+use super::problem::responses::Conflict;
 use super::releases::{zone_of, NoInput, ReleaseItem};
 use super::{created, list_response, AppState};
 use crate::domain::release::PushOutcome;
@@ -181,11 +179,7 @@ pub struct PushFilter {
     request_body = Install,
     responses(
         (status = 201, body = Installation, headers(("Location" = String, description = "URL of the installation"))),
-        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 404, response = NotFound),
-        (status = 409, response = Conflict), (status = 413, response = PayloadTooLarge),
-        (status = 422, response = Unprocessable), (status = 500, response = InternalError),
-        (status = 503, response = Unavailable),
+        (status = 409, response = Conflict),
     )
 )]
 #[post("/accounts/{id}/installations")]
@@ -211,9 +205,7 @@ pub async fn install(
     tag = "installations",
     params(("id" = Uuid, Path, description = "Account id"), PageQuery, InstallationFilter),
     responses(
-        (status = 200, body = InstallationList), (status = 401, response = Unauthorized),
-        (status = 404, response = NotFound), (status = 422, response = Unprocessable),
-        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+        (status = 200, body = InstallationList),
     )
 )]
 #[get("/accounts/{id}/installations")]
@@ -234,9 +226,7 @@ pub async fn list_installations(
     tag = "installations",
     params(("id" = Uuid, Path, description = "Account id"), ("installation_id" = Uuid, Path, description = "Installation id")),
     responses(
-        (status = 200, body = Installation), (status = 401, response = Unauthorized),
-        (status = 404, response = NotFound), (status = 500, response = InternalError),
-        (status = 503, response = Unavailable),
+        (status = 200, body = Installation),
     )
 )]
 #[get("/accounts/{id}/installations/{installation_id}")]
@@ -255,9 +245,7 @@ pub async fn get_installation(
     tag = "installations",
     params(("id" = Uuid, Path, description = "Account id"), ("installation_id" = Uuid, Path, description = "Installation id")),
     responses(
-        (status = 204, description = "Uninstalled"), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 404, response = NotFound),
-        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+        (status = 204, description = "Uninstalled"),
     )
 )]
 #[delete("/accounts/{id}/installations/{installation_id}")]
@@ -278,11 +266,8 @@ pub async fn uninstall(
     params(("id" = Uuid, Path, description = "Account id"), ("installation_id" = Uuid, Path, description = "Installation id")),
     request_body(content = Option<NoInput>, description = "No body, or `{}`"),
     responses(
-        (status = 200, body = Installation), (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
-        (status = 404, response = NotFound), (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge), (status = 422, response = Unprocessable),
-        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+        (status = 200, body = Installation),
+        (status = 409, response = Conflict),
     )
 )]
 #[post("/accounts/{id}/installations/{installation_id}/apply-update")]
@@ -302,9 +287,7 @@ pub async fn apply_update(
     tag = "releases",
     params(("id" = Uuid, Path, description = "Release id"), PageQuery, PushFilter),
     responses(
-        (status = 200, body = PushList), (status = 401, response = Unauthorized),
-        (status = 404, response = NotFound), (status = 422, response = Unprocessable),
-        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+        (status = 200, body = PushList),
     )
 )]
 #[get("/releases/{id}/pushes")]

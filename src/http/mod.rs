@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod components;
 pub mod conditional;
+mod contract;
 pub mod drafts;
 pub mod extract;
 mod fallback;
@@ -21,9 +22,7 @@ pub mod worker;
 use std::sync::Arc;
 
 use actix_web::{web, App, HttpResponse};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi as OpenApiDoc;
-use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -99,66 +98,6 @@ pub fn created<T: serde::Serialize>(location: String, body: &T) -> HttpResponse 
     HttpResponse::Created().insert_header((actix_web::http::header::LOCATION, location)).json(body)
 }
 
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut OpenApiDoc) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("An API token: `Authorization: Bearer pr_...`"))
-                    .build(),
-            ),
-        );
-    }
-}
-
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "packrelease",
-        description = "Publish integration packs: bundle versioned process and API service components, \
-                       release them now or on a date, and reach every subscriber account that has the pack installed.\n\n\
-                       Every `/api/v1` call needs `Authorization: Bearer <token>`. Errors are RFC 9457 \
-                       `application/problem+json` with a stable `code`. Lists answer `{\"items\": [...], \"next_cursor\": ...}`.\n\n\
-                       Retry-safe and conflict-safe: send an `Idempotency-Key` with a POST to make a retry replay \
-                       the first answer; every JSON answer carries an `ETag`, which `If-None-Match` turns into a 304 \
-                       and `If-Match` (on changes to packs, drafts and releases) into a 412 `precondition_failed` when the \
-                       resource changed since you read it. \
-                       Every answer carries an `X-Request-Id` (yours, if you send one), which the server log names too."
-    ),
-    modifiers(&BearerAuth),
-    security(("bearer" = [])),
-    components(
-        schemas(problem::Problem, crate::error::FieldError),
-        responses(
-            problem::responses::BadRequest,
-            problem::responses::Unauthorized,
-            problem::responses::Forbidden,
-            problem::responses::NotFound,
-            problem::responses::Conflict,
-            problem::responses::PreconditionFailed,
-            problem::responses::PayloadTooLarge,
-            problem::responses::Unprocessable,
-            problem::responses::Unavailable,
-            problem::responses::InternalError,
-        )
-    ),
-    tags(
-        (name = "health", description = "Liveness and readiness (no token needed), and the release workers' status"),
-        (name = "accounts", description = "Publisher and subscriber accounts and their API tokens"),
-        (name = "components", description = "A publisher's components and their packaged versions"),
-        (name = "integration-packs", description = "Integration packs and the components they hold"),
-        (name = "account-groups", description = "Groups of subscriber accounts and the packs shared with them"),
-        (name = "installations", description = "Packs installed in subscriber accounts, pending updates and pushes"),
-        (name = "releases", description = "The release wizard: drafts (select versions), releases (schedule), history and schedule"),
-    )
-)]
-struct ApiDoc;
-
 /// Registers every documented route; what is registered here is what the contract lists.
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(health::healthz).service(health::readyz).service(
@@ -172,112 +111,6 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(installations::routes)
             .configure(worker::routes),
     );
-}
-
-/// The OpenAPI contract, generated from the registered routes.
-pub fn openapi() -> OpenApiDoc {
-    let mut api = App::new().into_utoipa_app().openapi(ApiDoc::openapi()).configure(routes).split_for_parts().1;
-    document_idempotency(&mut api);
-    conditional::document(&mut api);
-    optional_bodies_are_not_null(&mut api);
-    document_retry_after(&mut api);
-    public_operations_need_no_token(&mut api);
-    api
-}
-
-/// Operations outside `/api/v1` override the bearer requirement with an empty
-/// list (`security: []`, "none"), which client generators read as "call
-/// without credentials"; `[{}]` would read as "a credential of no scheme".
-fn public_operations_need_no_token(api: &mut OpenApiDoc) {
-    let public = api.paths.paths.iter_mut().filter(|(path, _)| !path.starts_with("/api/v1/"));
-    for (_, item) in public {
-        let operations = [&mut item.get, &mut item.post, &mut item.patch, &mut item.put, &mut item.delete];
-        for operation in operations.into_iter().flatten() {
-            operation.security = Some(Vec::new());
-        }
-    }
-}
-
-/// A body that may be left out is documented as the object alone (not `oneOf
-/// [null, object]`, which utoipa writes for `Option<T>`): `null` is not a body we take.
-fn optional_bodies_are_not_null(api: &mut OpenApiDoc) {
-    use utoipa::openapi::schema::{Schema, SchemaType, Type};
-    use utoipa::openapi::RefOr;
-    let is_null = |schema: &RefOr<Schema>| matches!(schema, RefOr::T(Schema::Object(object)) if object.schema_type == SchemaType::Type(Type::Null));
-    for item in api.paths.paths.values_mut() {
-        let operations = [&mut item.get, &mut item.post, &mut item.patch, &mut item.put, &mut item.delete];
-        for operation in operations.into_iter().flatten() {
-            let contents = operation.request_body.iter_mut().flat_map(|body| body.content.values_mut());
-            for content in contents {
-                if let Some(RefOr::T(Schema::OneOf(one_of))) = &content.schema {
-                    if let [a, b] = one_of.items.as_slice() {
-                        let object = if is_null(a) {
-                            b
-                        } else if is_null(b) {
-                            a
-                        } else {
-                            continue;
-                        };
-                        content.schema = Some(object.clone());
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The answers that may be retried as they are say when.
-fn document_retry_after(api: &mut OpenApiDoc) {
-    use utoipa::openapi::header::HeaderBuilder;
-    use utoipa::openapi::{ObjectBuilder, RefOr, Type};
-    let retry_after = HeaderBuilder::new()
-        .schema(ObjectBuilder::new().schema_type(Type::Integer))
-        .description(Some("Seconds to wait before retrying; present when the answer may be retried as it is"))
-        .build();
-    let responses = api.components.iter_mut().flat_map(|components| components.responses.iter_mut());
-    for (name, response) in responses {
-        if let (true, RefOr::T(response)) = (name == "Conflict" || name == "Unavailable", response) {
-            response.headers.insert("Retry-After".into(), retry_after.clone());
-        }
-    }
-}
-
-/// Every POST the idempotency middleware covers takes the `Idempotency-Key` header.
-fn document_idempotency(api: &mut OpenApiDoc) {
-    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
-    use utoipa::openapi::{ObjectBuilder, Required, Type};
-    for (path, item) in api.paths.paths.iter_mut() {
-        let Some(operation) =
-            item.post.as_mut().filter(|_| idempotency::applies_to(&actix_web::http::Method::POST, path))
-        else {
-            continue;
-        };
-        let parameter = ParameterBuilder::new()
-            .name("Idempotency-Key")
-            .parameter_in(ParameterIn::Header)
-            .required(Required::False)
-            .description(Some(
-                "Makes a retry safe: the first answer (2xx or 4xx) to this key and body is stored for 24 hours \
-                 and replayed (with `Idempotent-Replayed: true`). The same key with a different body is a 422 \
-                 `idempotency_key_reused`. A duplicate sent while the first request still runs waits for its answer \
-                 (up to 10 seconds, then 409 `idempotency_in_progress`). The key's record commits with the work: \
-                 if the server stopped after the work but before answering, a retry gets 409 \
-                 `idempotency_answer_lost` and the work is not done again.",
-            ))
-            .schema(Some(ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(255))))
-            .build();
-        operation.parameters.get_or_insert_with(Vec::new).push(parameter);
-        let replayed = utoipa::openapi::header::HeaderBuilder::new()
-            .schema(ObjectBuilder::new().schema_type(Type::Boolean))
-            .description(Some("`true` when this is the stored answer to an earlier request with the same key"))
-            .build();
-        let successes = operation.responses.responses.iter_mut().filter(|(status, _)| status.starts_with('2'));
-        for (_, response) in successes {
-            if let utoipa::openapi::RefOr::T(response) = response {
-                response.headers.insert("Idempotent-Replayed".into(), replayed.clone());
-            }
-        }
-    }
 }
 
 /// The whole application: API, Swagger UI, the problem+json fallbacks and the request middleware.
@@ -341,6 +174,7 @@ fn cors(origins: &[String]) -> actix_cors::Cors {
         .max_age(3600)
 }
 
+pub use contract::openapi;
 pub use extract::BodyRules;
 pub use fallback::RouteTable;
 

@@ -8,10 +8,7 @@ use uuid::Uuid;
 
 use super::conditional::{representation_tag, Precondition};
 use super::extract::{ApiJson, Bearer, PageQuery};
-use super::problem::responses::{
-    BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge, PreconditionFailed, Unauthorized,
-    Unavailable, Unprocessable,
-};
+use super::problem::responses::Conflict;
 use super::releases::ScheduledRelease;
 use super::{created, list_response, AppState};
 use crate::domain::component::ComponentType;
@@ -144,10 +141,7 @@ pub struct AddComponent {
     request_body = CreatePack,
     responses(
         (status = 201, body = IntegrationPack, headers(("Location" = String, description = "URL of the new pack"))),
-        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge), (status = 422, response = Unprocessable),
-        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+        (status = 409, response = Conflict),
     )
 )]
 #[post("/integration-packs")]
@@ -176,9 +170,7 @@ pub struct PackFilterQuery {
     tag = "integration-packs",
     params(PageQuery, PackFilterQuery),
     responses(
-        (status = 200, body = IntegrationPackList), (status = 401, response = Unauthorized),
-        (status = 422, response = Unprocessable), (status = 500, response = InternalError),
-        (status = 503, response = Unavailable),
+        (status = 200, body = IntegrationPackList),
     )
 )]
 #[get("/integration-packs")]
@@ -200,9 +192,7 @@ pub async fn list_packs(
     tag = "integration-packs",
     params(("id" = Uuid, Path, description = "Integration pack id")),
     responses(
-        (status = 200, body = IntegrationPack), (status = 401, response = Unauthorized),
-        (status = 404, response = NotFound), (status = 500, response = InternalError),
-        (status = 503, response = Unavailable),
+        (status = 200, body = IntegrationPack),
     )
 )]
 #[get("/integration-packs/{id}")]
@@ -222,11 +212,8 @@ pub async fn get_pack(
     params(("id" = Uuid, Path, description = "Integration pack id"), Precondition),
     request_body = UpdatePack,
     responses(
-        (status = 200, body = IntegrationPack), (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
-        (status = 404, response = NotFound), (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge), (status = 422, response = Unprocessable),
-        (status = 412, response = PreconditionFailed), (status = 500, response = InternalError), (status = 503, response = Unavailable),
+        (status = 200, body = IntegrationPack),
+        (status = 409, response = Conflict),
     )
 )]
 #[patch("/integration-packs/{id}")]
@@ -250,10 +237,8 @@ pub async fn update_pack(
     tag = "integration-packs",
     params(("id" = Uuid, Path, description = "Integration pack id"), Precondition),
     responses(
-        (status = 204, description = "Deleted"), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 404, response = NotFound),
+        (status = 204, description = "Deleted"),
         (status = 409, response = Conflict),
-        (status = 412, response = PreconditionFailed), (status = 500, response = InternalError), (status = 503, response = Unavailable),
     )
 )]
 #[delete("/integration-packs/{id}")]
@@ -279,12 +264,7 @@ pub async fn delete_pack(
     request_body = AddComponent,
     responses(
         (status = 201, body = PackComponent, headers(("Location" = String, description = "URL of the member"))),
-        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 404, response = NotFound),
         (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 422, response = Unprocessable),
-        (status = 412, response = PreconditionFailed), (status = 500, response = InternalError), (status = 503, response = Unavailable),
     )
 )]
 #[post("/integration-packs/{id}/components")]
@@ -310,9 +290,7 @@ pub async fn add_member(
     tag = "integration-packs",
     params(("id" = Uuid, Path, description = "Integration pack id"), PageQuery),
     responses(
-        (status = 200, body = PackComponentList), (status = 401, response = Unauthorized),
-        (status = 404, response = NotFound), (status = 422, response = Unprocessable),
-        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+        (status = 200, body = PackComponentList),
     )
 )]
 #[get("/integration-packs/{id}/components")]
@@ -332,9 +310,7 @@ pub async fn list_members(
     tag = "integration-packs",
     params(("id" = Uuid, Path, description = "Integration pack id"), ("component_id" = Uuid, Path, description = "Component id")),
     responses(
-        (status = 200, body = PackComponent), (status = 401, response = Unauthorized),
-        (status = 404, response = NotFound), (status = 500, response = InternalError),
-        (status = 503, response = Unavailable),
+        (status = 200, body = PackComponent),
     )
 )]
 #[get("/integration-packs/{id}/components/{component_id}")]
@@ -354,10 +330,8 @@ pub async fn get_member(
     tag = "integration-packs",
     params(("id" = Uuid, Path, description = "Integration pack id"), ("component_id" = Uuid, Path, description = "Component id"), Precondition),
     responses(
-        (status = 204, description = "Removed"), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 404, response = NotFound),
+        (status = 204, description = "Removed"),
         (status = 409, response = Conflict),
-        (status = 412, response = PreconditionFailed), (status = 500, response = InternalError), (status = 503, response = Unavailable),
     )
 )]
 #[delete("/integration-packs/{id}/components/{component_id}")]

@@ -176,6 +176,13 @@ pub mod responses {
 
     #[derive(ToResponse)]
     #[response(
+        description = "The body did not arrive within the read timeout (`request_timeout`)",
+        content_type = "application/problem+json"
+    )]
+    pub struct RequestTimeout(Problem);
+
+    #[derive(ToResponse)]
+    #[response(
         description = "A rule refuses the request: `validation_failed` with per-field `errors`, or a rule's own code",
         content_type = "application/problem+json"
     )]

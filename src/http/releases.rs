@@ -10,10 +10,7 @@ use uuid::Uuid;
 
 use super::conditional::{representation_tag, Precondition};
 use super::extract::{is_stored_id_form, ApiJson, Bearer, OptionalJson, PageQuery};
-use super::problem::responses::{
-    BadRequest, Conflict, Forbidden, InternalError, NotFound, PayloadTooLarge, PreconditionFailed, Unauthorized,
-    Unavailable, Unprocessable,
-};
+use super::problem::responses::{Conflict, NotFound};
 use super::{created, list_response, AppState};
 use crate::domain::release::{Change, ReleaseStatus, Schedule};
 use crate::domain::schedule;
@@ -240,11 +237,7 @@ pub struct ReleaseFilterQuery {
     request_body = ReleaseRequest,
     responses(
         (status = 201, body = Release, headers(("Location" = String, description = "URL of the release"))),
-        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 404, response = NotFound),
-        (status = 409, response = Conflict), (status = 413, response = PayloadTooLarge),
-        (status = 422, response = Unprocessable), (status = 412, response = PreconditionFailed), (status = 500, response = InternalError),
-        (status = 503, response = Unavailable),
+        (status = 409, response = Conflict),
     )
 )]
 #[post("/release-drafts/{id}/release")]
@@ -271,9 +264,7 @@ pub async fn release_draft(
     tag = "releases",
     params(("id" = Uuid, Path, description = "Integration pack id"), PageQuery, StatusFilter),
     responses(
-        (status = 200, body = ReleaseList), (status = 401, response = Unauthorized),
-        (status = 404, response = NotFound), (status = 422, response = Unprocessable),
-        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+        (status = 200, body = ReleaseList),
     )
 )]
 #[get("/integration-packs/{id}/releases")]
@@ -295,9 +286,8 @@ pub async fn list_pack_releases(
     tag = "releases",
     params(PageQuery, ReleaseFilterQuery),
     responses(
-        (status = 200, body = ReleaseList), (status = 401, response = Unauthorized),
-        (status = 404, response = NotFound), (status = 422, response = Unprocessable),
-        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+        (status = 200, body = ReleaseList),
+        (status = 404, response = NotFound),
     )
 )]
 #[get("/releases")]
@@ -323,9 +313,7 @@ pub async fn list_releases(
     tag = "releases",
     params(("id" = Uuid, Path, description = "Release id")),
     responses(
-        (status = 200, body = Release), (status = 401, response = Unauthorized),
-        (status = 404, response = NotFound), (status = 500, response = InternalError),
-        (status = 503, response = Unavailable),
+        (status = 200, body = Release),
     )
 )]
 #[get("/releases/{id}")]
@@ -345,11 +333,8 @@ pub async fn get_release(
     params(("id" = Uuid, Path, description = "Release id"), Precondition),
     request_body = RescheduleRequest,
     responses(
-        (status = 200, body = Release), (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
-        (status = 404, response = NotFound), (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge), (status = 422, response = Unprocessable),
-        (status = 412, response = PreconditionFailed), (status = 500, response = InternalError), (status = 503, response = Unavailable),
+        (status = 200, body = Release),
+        (status = 409, response = Conflict),
     )
 )]
 #[patch("/releases/{id}")]
@@ -375,11 +360,8 @@ pub async fn reschedule_release(
     params(("id" = Uuid, Path, description = "Release id"), Precondition),
     request_body(content = Option<NoInput>, description = "No body, or `{}`"),
     responses(
-        (status = 200, body = Release), (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
-        (status = 404, response = NotFound), (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge), (status = 422, response = Unprocessable),
-        (status = 412, response = PreconditionFailed), (status = 500, response = InternalError), (status = 503, response = Unavailable),
+        (status = 200, body = Release),
+        (status = 409, response = Conflict),
     )
 )]
 #[post("/releases/{id}/cancel")]
@@ -411,9 +393,7 @@ fn parse_schedule_cursor(raw: &str) -> Option<ScheduleCursor> {
     tag = "releases",
     params(PageQuery),
     responses(
-        (status = 200, body = ReleaseList), (status = 401, response = Unauthorized),
-        (status = 422, response = Unprocessable), (status = 500, response = InternalError),
-        (status = 503, response = Unavailable),
+        (status = 200, body = ReleaseList),
     )
 )]
 #[get("/release-schedule")]

@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::extract::{Bearer, PageQuery};
-use super::problem::responses::{Forbidden, InternalError, Unauthorized, Unavailable, Unprocessable};
+use super::problem::responses::Forbidden;
 use super::AppState;
 use crate::error::AppResult;
 use crate::service::workers as service;
@@ -116,9 +116,8 @@ fn status(WorkerView { heartbeat: h, jobs, shows_host }: WorkerView, now: DateTi
     tag = "health",
     params(PageQuery),
     responses(
-        (status = 200, body = WorkerList), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 422, response = Unprocessable),
-        (status = 500, response = InternalError), (status = 503, response = Unavailable),
+        (status = 200, body = WorkerList),
+        (status = 403, response = Forbidden),
     )
 )]
 #[get("/worker")]
