@@ -6,26 +6,14 @@ use utoipa::ToSchema;
 
 pub const MAX_NAME_CHARS: usize = 100;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, diesel::AsExpression, diesel::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 #[serde(rename_all = "snake_case")]
 pub enum AccountKind {
     Publisher,
     Subscriber,
 }
 
-impl AccountKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Publisher => "publisher",
-            Self::Subscriber => "subscriber",
-        }
-    }
-
-    pub fn from_db(raw: &str) -> Self {
-        if raw == "publisher" {
-            Self::Publisher
-        } else {
-            Self::Subscriber
-        }
-    }
-}
+super::stored_word!(AccountKind, "account kind", [Publisher => "publisher", Subscriber => "subscriber"]);

@@ -12,7 +12,10 @@ pub const MAX_VERSION_CHARS: usize = 40;
 
 /// Only `process` and `api_service` components can be packaged for sharing;
 /// the other types exist in a publisher's catalog but never enter a pack.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, diesel::AsExpression, diesel::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 #[serde(rename_all = "snake_case")]
 pub enum ComponentType {
     Process,
@@ -21,22 +24,14 @@ pub enum ComponentType {
     Map,
 }
 
+super::stored_word!(ComponentType, "component type", [
+    Process => "process",
+    ApiService => "api_service",
+    Connection => "connection",
+    Map => "map",
+]);
+
 impl ComponentType {
-    pub const ALL: [ComponentType; 4] = [Self::Process, Self::ApiService, Self::Connection, Self::Map];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Process => "process",
-            Self::ApiService => "api_service",
-            Self::Connection => "connection",
-            Self::Map => "map",
-        }
-    }
-
-    pub fn from_db(raw: &str) -> Self {
-        Self::ALL.into_iter().find(|t| t.as_str() == raw).unwrap_or(Self::Map)
-    }
-
     pub fn is_shareable(self) -> bool {
         matches!(self, Self::Process | Self::ApiService)
     }
@@ -110,6 +105,8 @@ mod tests {
         assert!(check_shareable(ComponentType::ApiService, true).is_ok());
         assert!(check_shareable(ComponentType::Connection, true).is_err());
         assert!(check_shareable(ComponentType::Map, false).is_ok());
-        assert!(ComponentType::ALL.iter().all(|t| ComponentType::from_db(t.as_str()) == *t));
+        use crate::domain::StoredWord;
+        assert!(ComponentType::ALL.iter().all(|t| ComponentType::parse(t.as_str()) == Some(*t)));
+        assert_eq!(ComponentType::parse("Process"), None, "words are exact");
     }
 }

@@ -31,29 +31,17 @@ pub fn name_prefix_pattern(prefix: &str) -> String {
 
 /// Fixed at creation: `single` installs once per account, `multiple` several
 /// times under distinct override names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, diesel::AsExpression, diesel::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 #[serde(rename_all = "snake_case")]
 pub enum InstallationType {
     Single,
     Multiple,
 }
 
-impl InstallationType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Single => "single",
-            Self::Multiple => "multiple",
-        }
-    }
-
-    pub fn from_db(raw: &str) -> Self {
-        if raw == "multiple" {
-            Self::Multiple
-        } else {
-            Self::Single
-        }
-    }
-}
+super::stored_word!(InstallationType, "installation type", [Single => "single", Multiple => "multiple"]);
 
 /// Whether a component of this type may join a pack of this installation type
 /// that already holds `member_count` components.

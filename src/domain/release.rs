@@ -4,7 +4,10 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, diesel::AsExpression, diesel::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 #[serde(rename_all = "snake_case")]
 pub enum ReleaseStatus {
     Scheduled,
@@ -15,30 +18,24 @@ pub enum ReleaseStatus {
     Canceled,
 }
 
+super::stored_word!(ReleaseStatus, "release status", [
+    Scheduled => "scheduled",
+    InProgress => "in_progress",
+    Released => "released",
+    Failed => "failed",
+    Canceled => "canceled",
+]);
+
 impl ReleaseStatus {
-    pub const ALL: [ReleaseStatus; 5] =
-        [Self::Scheduled, Self::InProgress, Self::Released, Self::Failed, Self::Canceled];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Scheduled => "scheduled",
-            Self::InProgress => "in_progress",
-            Self::Released => "released",
-            Self::Failed => "failed",
-            Self::Canceled => "canceled",
-        }
-    }
-
-    pub fn from_db(raw: &str) -> Self {
-        Self::ALL.into_iter().find(|s| s.as_str() == raw).unwrap_or(Self::Failed)
-    }
-
     /// Statuses whose items protect their versions from deletion.
-    pub const PROTECTING: [&'static str; 3] = ["scheduled", "in_progress", "released"];
+    pub const PROTECTING: [ReleaseStatus; 3] = [Self::Scheduled, Self::InProgress, Self::Released];
 }
 
 /// How a release reached an installation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, diesel::AsExpression, diesel::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 #[serde(rename_all = "snake_case")]
 pub enum PushOutcome {
     /// Pushed by the release itself.
@@ -47,46 +44,19 @@ pub enum PushOutcome {
     AppliedEarly,
 }
 
-impl PushOutcome {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Applied => "applied",
-            Self::AppliedEarly => "applied_early",
-        }
-    }
+super::stored_word!(PushOutcome, "push outcome", [Applied => "applied", AppliedEarly => "applied_early"]);
 
-    pub fn from_db(raw: &str) -> Self {
-        if raw == Self::AppliedEarly.as_str() {
-            Self::AppliedEarly
-        } else {
-            Self::Applied
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, diesel::AsExpression, diesel::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 #[serde(rename_all = "snake_case")]
 pub enum Schedule {
     Immediately,
     OnDate,
 }
 
-impl Schedule {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Immediately => "immediately",
-            Self::OnDate => "on_date",
-        }
-    }
-
-    pub fn from_db(raw: &str) -> Self {
-        if raw == "on_date" {
-            Self::OnDate
-        } else {
-            Self::Immediately
-        }
-    }
-}
+super::stored_word!(Schedule, "release schedule", [Immediately => "immediately", OnDate => "on_date"]);
 
 /// How a component's delivered version would change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -40,7 +40,7 @@ pub struct Account {
 impl From<AccountRow> for Account {
     fn from(row: AccountRow) -> Self {
         Self {
-            kind: AccountKind::from_db(&row.kind),
+            kind: row.kind,
             id: row.id,
             name: row.name,
             parent_id: row.parent_id,

@@ -45,7 +45,7 @@ impl From<ComponentView> for Component {
     fn from(view: ComponentView) -> Self {
         let row = view.component;
         Self {
-            component_type: ComponentType::from_db(&row.component_type),
+            component_type: row.component_type,
             id: row.id,
             owner_id: row.owner_id,
             name: row.name,

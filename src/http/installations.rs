@@ -76,7 +76,7 @@ impl From<PushRow> for Push {
             release_id: p.release_id,
             account_id: p.account_id,
             installation_id: p.installation_id,
-            outcome: PushOutcome::from_db(&p.outcome),
+            outcome: p.outcome,
             pushed_at: p.pushed_at.and_utc(),
             pushed_by: p.pushed_by,
             token_id: p.token_id,
@@ -299,7 +299,7 @@ pub async fn list_pushes(
     filter: web::Query<PushFilter>,
 ) -> AppResult<web::Json<PushList>> {
     let (id, page) = (id.to_string(), page.request()?);
-    let outcome = filter.outcome.map(PushOutcome::as_str);
+    let outcome = filter.outcome;
     let list = state.call(bearer, move |conn, ctx| release_service::pushes(conn, ctx, &id, outcome, &page)).await?;
     Ok(web::Json(list.into()))
 }

@@ -53,7 +53,7 @@ impl From<PackView> for IntegrationPack {
         let row = view.pack;
         Self {
             scheduled_release: view.scheduled_release.map(ScheduledRelease::from),
-            installation_type: InstallationType::from_db(&row.installation_type),
+            installation_type: row.installation_type,
             id: row.id,
             publisher_id: row.publisher_id,
             name: row.name,
@@ -115,7 +115,7 @@ impl From<MemberView> for PackComponent {
     fn from(view: MemberView) -> Self {
         let member = view.member;
         Self {
-            component_type: ComponentType::from_db(&member.component_type),
+            component_type: member.component_type,
             component_id: member.component_id,
             name: member.name,
             released_version: member.released_version,

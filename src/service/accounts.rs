@@ -38,7 +38,7 @@ pub fn create_account(conn: &mut DbConnection, ctx: &Ctx, input: NewAccount) -> 
     };
     let name =
         text::parse_name("name", &input.name, account::MAX_NAME_CHARS).map_err(|e| AppError::Validation(vec![e]))?;
-    let account = Account { id: new_id(), name, kind: kind.as_str().into(), parent_id, created_at: ctx.now() };
+    let account = Account { id: new_id(), name, kind, parent_id, created_at: ctx.now() };
     conn.write_transaction(|conn| store::insert(conn, &account))?;
     Ok(account)
 }

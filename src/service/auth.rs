@@ -122,7 +122,7 @@ pub fn authenticate(
     let caller = match (&token.account_id, account) {
         (None, _) => Caller::Admin,
         (Some(_), Some(account)) => {
-            let kind = AccountKind::from_db(&account.kind);
+            let kind = account.kind;
             Caller::Account { account, kind }
         }
         (Some(_), None) => return Err(AppError::Unauthorized),

@@ -23,13 +23,7 @@ pub fn create_component(
 ) -> AppResult<ComponentView> {
     let owner_id = ctx.caller.publisher_id()?.to_string();
     let name = text::parse_name("name", name, component::MAX_NAME_CHARS).map_err(|e| AppError::Validation(vec![e]))?;
-    let component = Component {
-        id: new_id(),
-        owner_id,
-        name,
-        component_type: component_type.as_str().into(),
-        created_at: ctx.now(),
-    };
+    let component = Component { id: new_id(), owner_id, name, component_type, created_at: ctx.now() };
     conn.write_transaction(|conn| {
         if store::name_taken(conn, &component.owner_id, &component.name)? {
             return Err(AppError::conflict(
@@ -113,7 +107,7 @@ pub struct NewVersion {
 pub fn create_version(conn: &mut DbConnection, ctx: &Ctx, component_id: &str, input: NewVersion) -> AppResult<Version> {
     conn.write_transaction(|conn| {
         let component = owned_component(conn, ctx, component_id)?;
-        let component_type = ComponentType::from_db(&component.component_type);
+        let component_type = component.component_type;
         let shareable = input.shareable.unwrap_or(component_type.is_shareable());
         let notes = input.notes.unwrap_or_default();
         let mut checks = Checks::default();

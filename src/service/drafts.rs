@@ -108,7 +108,7 @@ pub(crate) fn view(conn: &mut DbConnection, draft: Draft, pack: &Pack) -> AppRes
             DraftItemView {
                 change: Change::between(released_version.as_deref(), pending_version.as_deref()),
                 latest_version: latest.remove(&item.component_id).map(|v| v.version),
-                component_type: ComponentType::from_db(&item.component_type),
+                component_type: item.component_type,
                 component_id: item.component_id,
                 name: item.name,
                 released_version_id,

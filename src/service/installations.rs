@@ -86,7 +86,7 @@ pub fn install(
             .map(|name| text::parse_name("override_name", &name, MAX_OVERRIDE_NAME_CHARS))
             .transpose()
             .map_err(|e| AppError::Validation(vec![e]))?;
-        let name_key = match (InstallationType::from_db(&pack.installation_type), &override_name) {
+        let name_key = match (pack.installation_type, &override_name) {
             (InstallationType::Single, _) => String::new(),
             (InstallationType::Multiple, Some(name)) => name.clone(),
             (InstallationType::Multiple, None) => {

@@ -6,7 +6,6 @@ use super::releases::refuse_if_scheduled;
 use super::{new_id, Caller, Ctx};
 use crate::db::DbConnection;
 use crate::domain::account::AccountKind;
-use crate::domain::component::ComponentType;
 use crate::domain::pack::{self, InstallationType};
 use crate::domain::text::{self, Checks};
 use crate::error::{AppError, AppResult};
@@ -70,7 +69,7 @@ pub fn create_pack(conn: &mut DbConnection, ctx: &Ctx, input: NewPack) -> AppRes
         name_key: pack::name_key(&name),
         name,
         description: input.description.unwrap_or_default(),
-        installation_type: input.installation_type.as_str().into(),
+        installation_type: input.installation_type,
         revision: 0,
         created_at: ctx.now(),
         updated_at: ctx.now(),
@@ -160,7 +159,7 @@ pub fn update_pack(
     conn.write_transaction(|conn| {
         let mut pack = pack_for_change(conn, ctx, id, if_match)?;
         if let Some(requested) = patch.installation_type {
-            if requested.as_str() != pack.installation_type {
+            if requested != pack.installation_type {
                 return Err(AppError::invalid(
                     "installation_type",
                     "immutable",
@@ -224,8 +223,8 @@ pub fn add_member(
         if existing.as_ref().is_some_and(|row| row.member) {
             return Err(AppError::conflict("component_already_in_pack", "the pack already holds this component"));
         }
-        let component_type = ComponentType::from_db(&component.component_type);
-        let installation_type = InstallationType::from_db(&pack.installation_type);
+        let component_type = component.component_type;
+        let installation_type = pack.installation_type;
         pack::check_new_member(installation_type, component_type, store::count_members(conn, &pack.id)?)?;
         let latest = versions::latest_for(conn, std::slice::from_ref(&component.id))?.remove(&component.id);
         if latest.is_none() {

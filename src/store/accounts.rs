@@ -12,7 +12,7 @@ use crate::schema::accounts;
 pub struct Account {
     pub id: String,
     pub name: String,
-    pub kind: String,
+    pub kind: crate::domain::account::AccountKind,
     pub parent_id: Option<String>,
     pub created_at: NaiveDateTime,
 }

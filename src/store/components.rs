@@ -13,7 +13,7 @@ pub struct Component {
     pub id: String,
     pub owner_id: String,
     pub name: String,
-    pub component_type: String,
+    pub component_type: crate::domain::component::ComponentType,
     pub created_at: NaiveDateTime,
 }
 

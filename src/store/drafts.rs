@@ -31,7 +31,7 @@ pub struct DraftItem {
 pub struct NamedDraftItem {
     pub component_id: String,
     pub name: String,
-    pub component_type: String,
+    pub component_type: crate::domain::component::ComponentType,
     pub pending_version_id: Option<String>,
 }
 

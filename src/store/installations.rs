@@ -11,7 +11,7 @@ use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 use super::releases::Release;
 use super::PageRequest;
 use crate::db::DbConnection;
-use crate::domain::release::PushOutcome;
+use crate::domain::release::{PushOutcome, ReleaseStatus};
 use crate::schema::{account_group_members, account_group_packs, installations, integration_packs, pushes, releases};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -34,15 +34,12 @@ pub struct Push {
     pub release_id: String,
     pub installation_id: String,
     pub account_id: String,
-    pub outcome: String,
+    pub outcome: PushOutcome,
     pub pushed_at: NaiveDateTime,
     pub pushed_by: String,
     /// The token that acted (`None` for pushes recorded before tokens were kept).
     pub token_id: Option<String>,
 }
-
-pub const APPLIED: &str = PushOutcome::Applied.as_str();
-pub const APPLIED_EARLY: &str = PushOutcome::AppliedEarly.as_str();
 
 pub fn insert(conn: &mut DbConnection, installation: &Installation) -> QueryResult<()> {
     diesel::insert_into(installations::table).values(installation).execute(conn).map(drop)
@@ -170,7 +167,7 @@ pub fn push_release(conn: &mut DbConnection, release: &Release, at: NaiveDateTim
             release_id.into_sql::<Text>(),
             installations::id,
             installations::account_id,
-            APPLIED.into_sql::<Text>(),
+            PushOutcome::Applied.into_sql::<Text>(),
             at.into_sql::<Timestamp>(),
             release.requested_by.as_str().into_sql::<Text>(),
             release.requested_with_token.as_deref().into_sql::<Nullable<Text>>(),
@@ -265,7 +262,7 @@ pub fn apply_early(
             release_id: release_id.to_string(),
             installation_id: installation.id.clone(),
             account_id: installation.account_id.clone(),
-            outcome: APPLIED_EARLY.to_string(),
+            outcome: PushOutcome::AppliedEarly,
             pushed_at: at,
             pushed_by: by.to_string(),
             token_id: token.map(str::to_string),
@@ -279,7 +276,7 @@ pub fn apply_early(
 
 pub struct PushFilter<'a> {
     pub release: &'a str,
-    pub outcome: Option<&'a str>,
+    pub outcome: Option<PushOutcome>,
     /// Only this account's pushes (a subscriber's view).
     pub account: Option<&'a str>,
 }
@@ -289,7 +286,7 @@ pub fn pushes_of_release(conn: &mut DbConnection, filter: &PushFilter, page: &Pa
     let mut query =
         pushes::table.filter(pushes::release_id.eq(filter.release.to_string())).select(Push::as_select()).into_boxed();
     if let Some(outcome) = filter.outcome {
-        query = query.filter(pushes::outcome.eq(outcome.to_string()));
+        query = query.filter(pushes::outcome.eq(outcome));
     }
     if let Some(account) = filter.account {
         query = query.filter(pushes::account_id.eq(account.to_string()));
@@ -301,11 +298,14 @@ pub fn pushes_of_release(conn: &mut DbConnection, filter: &PushFilter, page: &Pa
 }
 
 /// Push counts by release and outcome.
-pub fn push_counts(conn: &mut DbConnection, release_ids: &[String]) -> QueryResult<HashMap<(String, String), i64>> {
+pub fn push_counts(
+    conn: &mut DbConnection,
+    release_ids: &[String],
+) -> QueryResult<HashMap<(String, PushOutcome), i64>> {
     if release_ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<(String, String, i64)> = pushes::table
+    let rows: Vec<(String, PushOutcome, i64)> = pushes::table
         .filter(pushes::release_id.eq_any(release_ids))
         .group_by((pushes::release_id, pushes::outcome))
         .select((pushes::release_id, pushes::outcome, diesel::dsl::count_star()))
@@ -334,7 +334,7 @@ pub fn history(conn: &mut DbConnection, installation_ids: &[String]) -> QueryRes
 pub fn current_release(conn: &mut DbConnection, pack_id: &str) -> QueryResult<Option<String>> {
     releases::table
         .filter(releases::pack_id.eq(pack_id))
-        .filter(releases::status.eq("released"))
+        .filter(releases::status.eq(ReleaseStatus::Released))
         .order((releases::released_at.desc(), releases::id.desc()))
         .select(releases::id)
         .first(conn)

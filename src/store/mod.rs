@@ -2,6 +2,7 @@
 //! `&mut DbConnection`, so the service layer composes them inside one transaction.
 
 pub mod accounts;
+mod columns;
 pub mod components;
 pub mod drafts;
 pub mod groups;

@@ -15,7 +15,7 @@ pub struct Pack {
     pub publisher_id: String,
     pub name: String,
     pub description: String,
-    pub installation_type: String,
+    pub installation_type: pack::InstallationType,
     pub revision: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
@@ -38,7 +38,7 @@ pub struct PackComponent {
 pub struct Member {
     pub component_id: String,
     pub name: String,
-    pub component_type: String,
+    pub component_type: crate::domain::component::ComponentType,
     pub added_at: NaiveDateTime,
     pub released_version: Option<String>,
 }

@@ -16,8 +16,8 @@ pub struct Release {
     pub id: String,
     pub pack_id: String,
     pub draft_id: Option<String>,
-    pub status: String,
-    pub schedule: String,
+    pub status: ReleaseStatus,
+    pub schedule: crate::domain::release::Schedule,
     pub release_on: Option<chrono::NaiveDate>,
     pub due_at: NaiveDateTime,
     pub time_zone: String,
@@ -68,7 +68,7 @@ pub fn scheduled_for(conn: &mut DbConnection, pack_ids: &[String]) -> QueryResul
     }
     let rows: Vec<Release> = releases::table
         .filter(releases::pack_id.eq_any(pack_ids))
-        .filter(releases::status.eq(ReleaseStatus::Scheduled.as_str()))
+        .filter(releases::status.eq(ReleaseStatus::Scheduled))
         .select(Release::as_select())
         .load(conn)?;
     Ok(rows.into_iter().map(|r| (r.pack_id.clone(), r)).collect())
@@ -93,7 +93,7 @@ pub fn list(conn: &mut DbConnection, filter: &ReleaseFilter, page: &PageRequest)
         query = query.filter(releases::pack_id.eq(pack.to_string()));
     }
     if let Some(status) = filter.status {
-        query = query.filter(releases::status.eq(status.as_str()));
+        query = query.filter(releases::status.eq(status));
     }
     if let Some(from) = filter.due_from {
         query = query.filter(releases::due_at.ge(from));
@@ -116,7 +116,7 @@ pub fn schedule(
 ) -> QueryResult<Vec<Release>> {
     let mut query = releases::table
         .inner_join(integration_packs::table)
-        .filter(releases::status.eq(ReleaseStatus::Scheduled.as_str()))
+        .filter(releases::status.eq(ReleaseStatus::Scheduled))
         .select(Release::as_select())
         .into_boxed();
     if let Some(publisher) = publisher {
@@ -163,7 +163,7 @@ pub fn set_status(conn: &mut DbConnection, id: &str, status: ReleaseStatus, at: 
     let canceled_at = (status == ReleaseStatus::Canceled).then_some(at);
     diesel::update(releases::table.find(id))
         .set((
-            releases::status.eq(status.as_str()),
+            releases::status.eq(status),
             releases::updated_at.eq(at),
             releases::released_at.eq(released_at),
             releases::canceled_at.eq(canceled_at),
@@ -174,7 +174,7 @@ pub fn set_status(conn: &mut DbConnection, id: &str, status: ReleaseStatus, at: 
 pub fn mark_failed(conn: &mut DbConnection, id: &str, reason: &str, at: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(releases::table.find(id))
         .set((
-            releases::status.eq(ReleaseStatus::Failed.as_str()),
+            releases::status.eq(ReleaseStatus::Failed),
             releases::failure_reason.eq(Some(reason)),
             releases::updated_at.eq(at),
         ))
@@ -243,7 +243,7 @@ pub fn deleted_versions(conn: &mut DbConnection, release_id: &str) -> QueryResul
 /// The earliest `due_at` of a scheduled release.
 pub fn next_due_at(conn: &mut DbConnection) -> QueryResult<Option<NaiveDateTime>> {
     releases::table
-        .filter(releases::status.eq(ReleaseStatus::Scheduled.as_str()))
+        .filter(releases::status.eq(ReleaseStatus::Scheduled))
         .select(diesel::dsl::min(releases::due_at))
         .first(conn)
 }
@@ -253,7 +253,7 @@ pub fn next_due_at(conn: &mut DbConnection) -> QueryResult<Option<NaiveDateTime>
 /// different ones; on SQLite the immediate write transaction already excludes them.
 pub fn claim_next_due(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<Option<Release>> {
     let due = releases::table
-        .filter(releases::status.eq(ReleaseStatus::Scheduled.as_str()))
+        .filter(releases::status.eq(ReleaseStatus::Scheduled))
         .filter(releases::due_at.le(now))
         .order((releases::due_at.asc(), releases::id.asc()))
         .select(releases::id);

@@ -78,6 +78,28 @@ backend_tests! {
         app.post("/api/v1/accounts", orphan, json!({"name": "Evil", "kind": "publisher"})).await.assert_problem(401, "unauthorized");
     }
 
+    async fn a_word_the_code_does_not_know_in_a_status_column_is_an_error_not_a_default(app: TestApp) {
+        let acme = app.publisher("Acme").await;
+        let (pack, _) = app.pack_with_component(&acme, "Orders").await;
+        let release = app.release_now(&acme, &pack).await;
+        let id = release["id"].as_str().unwrap().to_string();
+        app.db(|c| {
+            // What a newer (or broken) writer could leave behind, past the CHECK.
+            let loosen = match c {
+                packrelease::db::DbConnection::Sqlite(_) => "PRAGMA ignore_check_constraints = ON",
+                packrelease::db::DbConnection::Postgresql(_) => "ALTER TABLE releases DROP CONSTRAINT IF EXISTS releases_status_check",
+            };
+            diesel::connection::SimpleConnection::batch_execute(c, loosen).unwrap();
+            diesel::sql_query("UPDATE releases SET status = 'paused' WHERE id = '".to_string() + &id + "'").execute(c).unwrap();
+            if let packrelease::db::DbConnection::Sqlite(s) = c {
+                diesel::connection::SimpleConnection::batch_execute(s, "PRAGMA ignore_check_constraints = OFF").unwrap();
+            }
+        });
+        let read = app.get(&format!("/api/v1/releases/{id}"), &acme.token).await;
+        read.assert_problem(500, "internal_error");
+        assert!(!read.body.to_string().contains("paused"), "the cause stays in the log: {}", read.body);
+    }
+
     async fn a_401_says_how_to_authenticate(app: TestApp) {
         for token in [None, Some("pr_not_a_token")] {
             let response = app.request("GET", "/api/v1/accounts", token, None).await;

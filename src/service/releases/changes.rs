@@ -27,10 +27,10 @@ fn scheduled_release<T>(
     let release = store::lock(conn, &release.id)?.ok_or(AppError::NotFound)?;
     precondition::require(if_match, || with_items(conn, release.clone()))?;
     let checked = body_rules()?;
-    if release.status != ReleaseStatus::Scheduled.as_str() {
+    if release.status != ReleaseStatus::Scheduled {
         return Err(AppError::conflict(
             "release_not_scheduled",
-            format!("the release is {}; only a scheduled release can be changed", release.status),
+            format!("the release is {}; only a scheduled release can be changed", release.status.as_str()),
         ));
     }
     Ok((release, checked))

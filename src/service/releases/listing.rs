@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::{visible_release, with_items, with_items_all, ReleaseView};
 use crate::db::DbConnection;
-use crate::domain::release::ReleaseStatus;
+use crate::domain::release::{PushOutcome, ReleaseStatus};
 use crate::error::{AppError, AppResult};
 use crate::service::auth::CatalogScope;
 use crate::service::Ctx;
@@ -79,7 +79,7 @@ pub fn pushes(
     conn: &mut DbConnection,
     ctx: &Ctx,
     id: &str,
-    outcome: Option<&str>,
+    outcome: Option<PushOutcome>,
     page: &PageRequest,
 ) -> AppResult<Page<installations::Push>> {
     let release = store::find(conn, id)?.ok_or(AppError::NotFound)?;

@@ -15,7 +15,7 @@ pub use wizard::{release_draft, ScheduleRequest};
 
 use super::Ctx;
 use crate::db::DbConnection;
-use crate::domain::release::ReleaseStatus;
+use crate::domain::release::{PushOutcome, ReleaseStatus};
 use crate::error::{AppError, AppResult};
 use crate::store::installations;
 use crate::store::releases::{self as store, NamedItem, Release};
@@ -59,14 +59,14 @@ fn with_items_all(conn: &mut DbConnection, page: Page<Release>) -> AppResult<Pag
     let scheduled: Vec<(&str, &str)> = page
         .items
         .iter()
-        .filter(|r| r.status == ReleaseStatus::Scheduled.as_str())
+        .filter(|r| r.status == ReleaseStatus::Scheduled)
         .map(|r| (r.pack_id.as_str(), r.id.as_str()))
         .collect();
     let awaiting = installations::awaiting(conn, &scheduled)?;
     Ok(page.map(|release| {
-        let count = |outcome: &str| pushes.get(&(release.id.clone(), outcome.to_string())).copied().unwrap_or(0);
-        let (applied, applied_early) = (count(installations::APPLIED), count(installations::APPLIED_EARLY));
-        let waiting = if release.status == ReleaseStatus::Scheduled.as_str() {
+        let count = |outcome| pushes.get(&(release.id.clone(), outcome)).copied().unwrap_or(0);
+        let (applied, applied_early) = (count(PushOutcome::Applied), count(PushOutcome::AppliedEarly));
+        let waiting = if release.status == ReleaseStatus::Scheduled {
             awaiting.get(&release.id).copied().unwrap_or(0)
         } else {
             0

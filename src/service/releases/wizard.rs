@@ -78,10 +78,8 @@ pub fn release_draft(
             status: match request.schedule {
                 Schedule::Immediately => ReleaseStatus::InProgress,
                 Schedule::OnDate => ReleaseStatus::Scheduled,
-            }
-            .as_str()
-            .into(),
-            schedule: request.schedule.as_str().into(),
+            },
+            schedule: request.schedule,
             release_on: request.release_on,
             due_at: due_at.naive_utc(),
             time_zone: ctx.time_zone.name().into(),
