@@ -77,8 +77,10 @@ pub fn install(
     conn.write_transaction(|conn| {
         let account = account_of(conn, ctx, account_id)?;
         require_self(ctx, &account)?;
-        // Locked first, so the release it is made on is the pack's current one;
-        // a pack not shared with the account does not exist for it.
+        // A pack not shared with the account does not exist for it. Then the
+        // pack's lock, so the release the installation is made on is the
+        // pack's current one, and its visibility again as it is now.
+        visible_pack(conn, ctx, &input.pack_id)?;
         lock_pack(conn, &input.pack_id)?;
         let pack = visible_pack(conn, ctx, &input.pack_id)?;
         let override_name = input
