@@ -39,8 +39,12 @@ fn setup(conn: &mut DbConnection, packs_wanted: usize, per_pack: usize) {
     let group = groups::create_group(conn, &ctx, "Everyone").expect("group");
     let tomorrow = now.date_naive().checked_add_days(Days::new(2)).expect("date");
     for p in 0..packs_wanted {
-        let input =
-            NewPack { name: format!("Pack {p}"), description: None, installation_type: InstallationType::Multiple };
+        let input = NewPack {
+            name: format!("Pack {p}"),
+            description: None,
+            installation_type: InstallationType::Multiple,
+            deployment: Default::default(),
+        };
         let pack = packs::create_pack(conn, &ctx, input).expect("pack").pack;
         let component = components::create_component(conn, &ctx, &format!("Process {p}"), ComponentType::Process)
             .expect("component")

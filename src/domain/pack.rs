@@ -43,6 +43,35 @@ pub enum InstallationType {
 
 super::stored_word!(InstallationType, "installation type", [Single => "single", Multiple => "multiple"]);
 
+/// Fixed at creation: how a release picks its versions. `packaged`: the
+/// release wizard selects them (any live shareable one, older ones included);
+/// `legacy` (the product's Legacy deployment): every member's latest version,
+/// with no version step, so a rollback is deleting or un-sharing the bad
+/// version and releasing again.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+#[serde(rename_all = "snake_case")]
+pub enum Deployment {
+    #[default]
+    Packaged,
+    Legacy,
+}
+
+super::stored_word!(Deployment, "deployment model", [Packaged => "packaged", Legacy => "legacy"]);
+
 /// Whether a component of this type may join a pack of this installation type
 /// that already holds `member_count` components.
 pub fn check_new_member(

@@ -1,6 +1,6 @@
 //! `/components` and `/components/{id}/versions`.
 
-use actix_web::{delete, get, post, web, HttpResponse};
+use actix_web::{delete, get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -22,6 +22,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(create_version)
         .service(list_versions)
         .service(get_version)
+        .service(update_version)
         .service(delete_version);
 }
 
@@ -268,6 +269,38 @@ pub async fn get_version(
 ) -> AppResult<web::Json<Version>> {
     let (id, version) = (path.0.to_string(), path.1.clone());
     let version = state.call(bearer, move |conn, ctx| service::get_version(conn, ctx, &id, &version)).await?;
+    Ok(web::Json(version.into()))
+}
+
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateVersion {
+    /// Share the version, or stop sharing it: an unshared version is no
+    /// longer the latest, nor selectable in a draft; installations keep it.
+    pub shareable: Option<bool>,
+}
+
+/// Share a version or stop sharing it (how a legacy pack rolls back: un-share
+/// the bad version, then release again). Only process and API service versions can be shared.
+#[utoipa::path(
+    tag = "components",
+    params(("id" = Uuid, Path, description = "Component id"), ("version" = String, Path, description = "Version string")),
+    request_body = UpdateVersion,
+    responses(
+        (status = 200, body = Version),
+    )
+)]
+#[patch("/components/{id}/versions/{version}")]
+pub async fn update_version(
+    state: web::Data<AppState>,
+    bearer: Bearer,
+    path: web::Path<(Uuid, String)>,
+    body: ApiJson<UpdateVersion>,
+) -> AppResult<web::Json<Version>> {
+    let (id, version) = (path.0.to_string(), path.1.clone());
+    let shareable = body.0.shareable;
+    let version =
+        state.call(bearer, move |conn, ctx| service::set_shareable(conn, ctx, &id, &version, shareable)).await?;
     Ok(web::Json(version.into()))
 }
 

@@ -12,7 +12,7 @@ use super::problem::responses::Conflict;
 use super::releases::ScheduledRelease;
 use super::{created, list_response, AppState};
 use crate::domain::component::ComponentType;
-use crate::domain::pack::InstallationType;
+use crate::domain::pack::{Deployment, InstallationType};
 use crate::error::AppResult;
 use crate::service::packs::{self as service, MemberView, NewPack, PackPatch, PackView};
 use crate::service::precondition::Tagged;
@@ -38,6 +38,9 @@ pub struct IntegrationPack {
     pub name: String,
     pub description: String,
     pub installation_type: InstallationType,
+    /// How its releases pick versions, fixed at creation: `packaged` (the
+    /// wizard selects them) or `legacy` (always every member's latest version).
+    pub deployment: Deployment,
     /// Grows with every membership change and release; a release draft made at
     /// an older revision is stale.
     pub revision: i64,
@@ -54,6 +57,7 @@ impl From<PackView> for IntegrationPack {
         Self {
             scheduled_release: view.scheduled_release.map(ScheduledRelease::from),
             installation_type: row.installation_type,
+            deployment: row.deployment,
             id: row.id,
             publisher_id: row.publisher_id,
             name: row.name,
@@ -83,6 +87,9 @@ pub struct CreatePack {
     pub description: Option<String>,
     /// Fixed at creation. `multiple` packs cannot hold API service components.
     pub installation_type: InstallationType,
+    /// Fixed at creation; `packaged` when left out. A `legacy` pack always
+    /// releases every member's latest version (its drafts take no other).
+    pub deployment: Option<Deployment>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -92,6 +99,8 @@ pub struct UpdatePack {
     pub description: Option<String>,
     /// Accepted only when unchanged: the installation type is fixed at creation.
     pub installation_type: Option<InstallationType>,
+    /// Accepted only when unchanged: the deployment model is fixed at creation.
+    pub deployment: Option<Deployment>,
 }
 
 /// A component the pack holds.
@@ -150,8 +159,8 @@ pub async fn create_pack(
     bearer: Bearer,
     body: ApiJson<CreatePack>,
 ) -> AppResult<HttpResponse> {
-    let ApiJson(CreatePack { name, description, installation_type }) = body;
-    let input = NewPack { name, description, installation_type };
+    let ApiJson(CreatePack { name, description, installation_type, deployment }) = body;
+    let input = NewPack { name, description, installation_type, deployment: deployment.unwrap_or_default() };
     let pack: IntegrationPack =
         state.call(bearer, move |conn, ctx| service::create_pack(conn, ctx, input)).await?.into();
     Ok(created(format!("/api/v1/integration-packs/{}", pack.id), &pack))
@@ -163,6 +172,8 @@ pub struct PackFilterQuery {
     /// Only packs whose name starts with this, in any case (at most 100 characters).
     #[param(max_length = 100, example = "ord")]
     pub name_prefix: Option<String>,
+    /// Only packs of this deployment model.
+    pub deployment: Option<Deployment>,
 }
 
 /// List the packs the caller sees (a publisher: its own; the admin: all).
@@ -181,9 +192,10 @@ pub async fn list_packs(
     filter: web::Query<PackFilterQuery>,
 ) -> AppResult<web::Json<IntegrationPackList>> {
     let page = page.request()?;
-    let name_prefix = filter.into_inner().name_prefix;
-    let list =
-        state.call(bearer, move |conn, ctx| service::list_packs(conn, ctx, name_prefix.as_deref(), &page)).await?;
+    let PackFilterQuery { name_prefix, deployment } = filter.into_inner();
+    let list = state
+        .call(bearer, move |conn, ctx| service::list_packs(conn, ctx, name_prefix.as_deref(), deployment, &page))
+        .await?;
     Ok(web::Json(list.into()))
 }
 
@@ -225,8 +237,8 @@ pub async fn update_pack(
     body: ApiJson<UpdatePack>,
 ) -> AppResult<web::Json<IntegrationPack>> {
     let id = id.to_string();
-    let ApiJson(UpdatePack { name, description, installation_type }) = body;
-    let patch = PackPatch { name, description, installation_type };
+    let ApiJson(UpdatePack { name, description, installation_type, deployment }) = body;
+    let patch = PackPatch { name, description, installation_type, deployment };
     let pack =
         state.call(bearer, move |conn, ctx| service::update_pack(conn, ctx, &id, if_match.0.as_ref(), patch)).await?;
     Ok(web::Json(pack.into()))

@@ -21,6 +21,7 @@ use crate::store::releases::{NamedItem, Release as ReleaseRow};
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(release_draft)
+        .service(release_latest)
         .service(list_pack_releases)
         .service(list_releases)
         .service(get_release)
@@ -255,6 +256,38 @@ pub async fn release_draft(
         .call(bearer, move |conn, ctx| service::release_draft(conn, ctx, &id, if_match.0.as_ref(), request))
         .await?
         .into();
+    state.schedule_changed();
+    Ok(created(format!("/api/v1/releases/{}", release.id), &release))
+}
+
+/// Release the pack's latest versions in one call, with no draft step (for
+/// CI pipelines, and the only way a `legacy` pack releases):
+/// `{"schedule":"immediately"}` or `{"schedule":"on_date","release_on":"YYYY-MM-DD"}`.
+///
+/// Every member goes out at its latest shareable version, with the same rules
+/// and answers as releasing a draft: 409 `nothing_to_release`, `pack_empty`,
+/// `release_already_scheduled` (with `release_id`); 422 for `release_on`.
+#[utoipa::path(
+    tag = "releases",
+    params(("id" = Uuid, Path, description = "Integration pack id")),
+    request_body = ReleaseRequest,
+    responses(
+        (status = 201, body = Release, headers(("Location" = String, description = "URL of the release"))),
+        (status = 409, response = Conflict),
+    )
+)]
+#[post("/integration-packs/{id}/releases")]
+pub async fn release_latest(
+    state: web::Data<AppState>,
+    bearer: Bearer,
+    id: web::Path<Uuid>,
+    body: ApiJson<ReleaseRequest>,
+) -> AppResult<HttpResponse> {
+    let id = id.to_string();
+    let ApiJson(ReleaseRequest { schedule, release_on }) = body;
+    let request = ScheduleRequest { schedule, release_on };
+    let release: Release =
+        state.call(bearer, move |conn, ctx| service::release_latest(conn, ctx, &id, request)).await?.into();
     state.schedule_changed();
     Ok(created(format!("/api/v1/releases/{}", release.id), &release))
 }

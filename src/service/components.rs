@@ -154,6 +154,29 @@ pub fn get_version(conn: &mut DbConnection, ctx: &Ctx, component_id: &str, versi
     versions::find_live(conn, &component.id, version)?.ok_or(AppError::NotFound)
 }
 
+/// Shares a version or stops sharing it. An unshared version is no longer
+/// anyone's latest, nor selectable in a draft; installations that run it keep
+/// it. (This is how a legacy pack rolls back: un-share the bad version and
+/// release again.)
+pub fn set_shareable(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    component_id: &str,
+    version: &str,
+    shareable: Option<bool>,
+) -> AppResult<Version> {
+    conn.write_transaction(|conn| {
+        let component = owned_component(conn, ctx, component_id)?;
+        let found = versions::find_live(conn, &component.id, version)?.ok_or(AppError::NotFound)?;
+        let Some(shareable) = shareable else { return Ok(found) };
+        component::check_shareable(component.component_type, shareable).map_err(|e| AppError::Validation(vec![e]))?;
+        // Locked as releasing and deleting it lock it.
+        versions::lock(conn, std::slice::from_ref(&found.id))?;
+        versions::set_shareable(conn, &found.id, shareable)?;
+        Ok(Version { shareable, ..found })
+    })
+}
+
 pub fn delete_version(conn: &mut DbConnection, ctx: &Ctx, component_id: &str, version: &str) -> AppResult<()> {
     conn.write_transaction(|conn| {
         let component = owned_component(conn, ctx, component_id)?;

@@ -9,6 +9,7 @@ use super::precondition::{self, IfMatch};
 use super::{new_id, Ctx};
 use crate::db::DbConnection;
 use crate::domain::component::ComponentType;
+use crate::domain::pack::Deployment;
 use crate::domain::release::Change;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::store::drafts::{self as store, Draft, DraftItem};
@@ -126,37 +127,43 @@ pub(crate) fn view(conn: &mut DbConnection, draft: Draft, pack: &Pack) -> AppRes
 pub fn create_draft(conn: &mut DbConnection, ctx: &Ctx, pack_id: &str) -> AppResult<DraftView> {
     conn.write_transaction(|conn| {
         let pack = owned_pack(conn, ctx, pack_id)?;
-        let rows = packs::pack_components(conn, &pack.id)?;
-        if rows.is_empty() {
-            return Err(AppError::conflict(
-                "pack_empty",
-                "the pack has no components and has released none: add a component first",
-            ));
-        }
-        let ids: Vec<String> = rows.iter().map(|row| row.component_id.clone()).collect();
-        let mut latest = versions::latest_for(conn, &ids)?;
-        let draft = Draft {
-            id: new_id(),
-            pack_id: pack.id.clone(),
-            base_revision: pack.revision,
-            created_by: ctx.caller.account_id().unwrap_or_default().to_string(),
-            created_at: ctx.now(),
-            updated_at: ctx.now(),
-            release_id: None,
-        };
-        let items: Vec<DraftItem> = rows
-            .into_iter()
-            .map(|PackComponent { component_id, member, released_version_id, .. }| DraftItem {
-                draft_id: draft.id.clone(),
-                pending_version_id: member
-                    .then(|| latest.remove(&component_id).map(|v| v.id).or(released_version_id))
-                    .flatten(),
-                component_id,
-            })
-            .collect();
-        store::insert(conn, &draft, &items)?;
+        let draft = new_draft(conn, ctx, &pack)?;
         view(conn, draft, &pack)
     })
+}
+
+/// Writes a draft of `pack` as `create_draft` describes it.
+pub(crate) fn new_draft(conn: &mut DbConnection, ctx: &Ctx, pack: &Pack) -> AppResult<Draft> {
+    let rows = packs::pack_components(conn, &pack.id)?;
+    if rows.is_empty() {
+        return Err(AppError::conflict(
+            "pack_empty",
+            "the pack has no components and has released none: add a component first",
+        ));
+    }
+    let ids: Vec<String> = rows.iter().map(|row| row.component_id.clone()).collect();
+    let mut latest = versions::latest_for(conn, &ids)?;
+    let draft = Draft {
+        id: new_id(),
+        pack_id: pack.id.clone(),
+        base_revision: pack.revision,
+        created_by: ctx.caller.account_id().unwrap_or_default().to_string(),
+        created_at: ctx.now(),
+        updated_at: ctx.now(),
+        release_id: None,
+    };
+    let items: Vec<DraftItem> = rows
+        .into_iter()
+        .map(|PackComponent { component_id, member, released_version_id, .. }| DraftItem {
+            draft_id: draft.id.clone(),
+            pending_version_id: member
+                .then(|| latest.remove(&component_id).map(|v| v.id).or(released_version_id))
+                .flatten(),
+            component_id,
+        })
+        .collect();
+    store::insert(conn, &draft, &items)?;
+    Ok(draft)
 }
 
 pub fn get_draft(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<DraftView> {
@@ -218,6 +225,13 @@ pub fn select_versions(
         }
         if !errors.is_empty() {
             return Err(AppError::Validation(errors));
+        }
+        if pack.deployment == Deployment::Legacy {
+            return Err(AppError::conflict(
+                "version_selection_unsupported",
+                "a legacy pack always releases each member's latest version; to roll back, delete or un-share \
+                 the bad version and release again",
+            ));
         }
         for (component_id, version_id) in &picks {
             store::set_pending(conn, &current.draft.id, component_id, version_id)?;

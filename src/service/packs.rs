@@ -6,10 +6,10 @@ use super::releases::refuse_if_scheduled;
 use super::{new_id, Caller, Ctx};
 use crate::db::DbConnection;
 use crate::domain::account::AccountKind;
-use crate::domain::pack::{self, InstallationType};
+use crate::domain::pack::{self, Deployment, InstallationType};
 use crate::domain::text::{self, Checks};
 use crate::error::{AppError, AppResult};
-use crate::store::packs::{self as store, ListView, Member, Pack, PackComponent};
+use crate::store::packs::{self as store, ListView, Member, Pack, PackComponent, PackFilter, PackScope};
 use crate::store::releases::{self, Release};
 use crate::store::versions;
 use crate::store::{groups, installations};
@@ -19,12 +19,14 @@ pub struct NewPack {
     pub name: String,
     pub description: Option<String>,
     pub installation_type: InstallationType,
+    pub deployment: Deployment,
 }
 
 pub struct PackPatch {
     pub name: Option<String>,
     pub description: Option<String>,
     pub installation_type: Option<InstallationType>,
+    pub deployment: Option<Deployment>,
 }
 
 /// A pack with its scheduled release, if one is waiting.
@@ -70,6 +72,7 @@ pub fn create_pack(conn: &mut DbConnection, ctx: &Ctx, input: NewPack) -> AppRes
         name,
         description: input.description.unwrap_or_default(),
         installation_type: input.installation_type,
+        deployment: input.deployment,
         revision: 0,
         created_at: ctx.now(),
         updated_at: ctx.now(),
@@ -113,11 +116,13 @@ pub(crate) fn owned_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppRes
     Ok(pack)
 }
 
-/// The packs the caller sees, optionally only those whose name starts with `name_prefix` (any case).
+/// The packs the caller sees, optionally only those whose name starts with
+/// `name_prefix` (any case), or of one deployment model.
 pub fn list_packs(
     conn: &mut DbConnection,
     ctx: &Ctx,
     name_prefix: Option<&str>,
+    deployment: Option<Deployment>,
     page: &PageRequest,
 ) -> AppResult<Page<PackView>> {
     if let Some(prefix) = name_prefix {
@@ -125,10 +130,12 @@ pub fn list_packs(
             .map_err(|e| AppError::Validation(vec![e]))?;
     }
     let pattern = name_prefix.filter(|p| !p.is_empty()).map(pack::name_prefix_pattern);
-    let name_like = pattern.as_deref();
+    let filter = PackFilter { name_like: pattern.as_deref(), deployment };
     let rows = match (&ctx.caller, ctx.caller.catalog_scope().owner_filter()) {
-        (_, Some(publisher)) => store::list(conn, publisher, name_like, page)?,
-        (Caller::Account { account, .. }, None) => groups::packs_shared_with(conn, &account.id, name_like, page)?,
+        (_, Some(publisher)) => store::list(conn, PackScope::Catalog(publisher), &filter, page)?,
+        (Caller::Account { account, .. }, None) => {
+            store::list(conn, PackScope::SharedWith(&account.id), &filter, page)?
+        }
         (Caller::Admin, None) => Vec::new(),
     };
     let page = Page::from_rows(rows, page, |p| &p.id);
@@ -158,14 +165,19 @@ pub fn update_pack(
 ) -> AppResult<PackView> {
     conn.write_transaction(|conn| {
         let mut pack = pack_for_change(conn, ctx, id, if_match)?;
-        if let Some(requested) = patch.installation_type {
-            if requested != pack.installation_type {
-                return Err(AppError::invalid(
-                    "installation_type",
-                    "immutable",
-                    "the installation type is fixed when the pack is created",
-                ));
-            }
+        if patch.installation_type.is_some_and(|requested| requested != pack.installation_type) {
+            return Err(AppError::invalid(
+                "installation_type",
+                "immutable",
+                "the installation type is fixed when the pack is created",
+            ));
+        }
+        if patch.deployment.is_some_and(|requested| requested != pack.deployment) {
+            return Err(AppError::invalid(
+                "deployment",
+                "immutable",
+                "the deployment model is fixed when the pack is created",
+            ));
         }
         if let Some(name) = check_details(patch.name.as_deref(), patch.description.as_deref())? {
             if store::name_taken(conn, &pack.publisher_id, &name, Some(&pack.id))? {

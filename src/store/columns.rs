@@ -9,7 +9,7 @@ use diesel::sql_types::Text;
 
 use crate::domain::account::AccountKind;
 use crate::domain::component::ComponentType;
-use crate::domain::pack::InstallationType;
+use crate::domain::pack::{Deployment, InstallationType};
 use crate::domain::release::{PushOutcome, ReleaseStatus, Schedule};
 use crate::domain::StoredWord;
 
@@ -39,4 +39,4 @@ macro_rules! text_columns {
     )+};
 }
 
-text_columns!(AccountKind, ComponentType, InstallationType, PushOutcome, ReleaseStatus, Schedule);
+text_columns!(AccountKind, ComponentType, Deployment, InstallationType, PushOutcome, ReleaseStatus, Schedule);

@@ -140,26 +140,3 @@ pub fn shared_with(conn: &mut DbConnection, account_id: &str, pack_id: &str) -> 
     ))
     .get_result(conn)
 }
-
-/// The packs shared with the account, by id.
-/// `name_like`: a `domain::pack::name_prefix_pattern`.
-pub fn packs_shared_with(
-    conn: &mut DbConnection,
-    account_id: &str,
-    name_like: Option<&str>,
-    page: &PageRequest,
-) -> QueryResult<Vec<Pack>> {
-    let shared = account_group_members::table
-        .inner_join(account_group_packs::table.on(account_group_packs::group_id.eq(account_group_members::group_id)))
-        .filter(account_group_members::account_id.eq(account_id.to_string()))
-        .select(account_group_packs::pack_id);
-    let mut query =
-        integration_packs::table.filter(integration_packs::id.eq_any(shared)).select(Pack::as_select()).into_boxed();
-    if let Some(pattern) = name_like {
-        query = query.filter(integration_packs::name_key.like(pattern.to_string()).escape('\\'));
-    }
-    if let Some(after) = &page.after {
-        query = query.filter(integration_packs::id.gt(after.clone()));
-    }
-    query.order(integration_packs::id.asc()).limit(page.fetch()).load(conn)
-}

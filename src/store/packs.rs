@@ -6,7 +6,9 @@ use diesel::prelude::*;
 use super::PageRequest;
 use crate::db::DbConnection;
 use crate::domain::pack;
-use crate::schema::{component_versions, components, integration_packs, pack_components};
+use crate::schema::{
+    account_group_members, account_group_packs, component_versions, components, integration_packs, pack_components,
+};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = integration_packs)]
@@ -21,6 +23,7 @@ pub struct Pack {
     pub updated_at: NaiveDateTime,
     /// `domain::pack::name_key` of the name.
     pub name_key: String,
+    pub deployment: pack::Deployment,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -60,20 +63,50 @@ pub fn name_taken(conn: &mut DbConnection, publisher_id: &str, name: &str, excep
     diesel::select(diesel::dsl::exists(same_name)).get_result(conn)
 }
 
-/// `publisher`: `None` lists every publisher's packs (the admin's view).
-/// `name_like`: a `domain::pack::name_prefix_pattern`.
+/// Whose packs a list shows.
+pub enum PackScope<'a> {
+    /// A publisher's catalog (`None`: every publisher's, the admin's view).
+    Catalog(Option<&'a str>),
+    /// The packs shared with a subscriber account through its groups.
+    SharedWith(&'a str),
+}
+
+/// What a list of packs narrows to.
+#[derive(Default)]
+pub struct PackFilter<'a> {
+    /// A `domain::pack::name_prefix_pattern` of `name_key`.
+    pub name_like: Option<&'a str>,
+    pub deployment: Option<pack::Deployment>,
+}
+
+/// Packs by id.
 pub fn list(
     conn: &mut DbConnection,
-    publisher: Option<&str>,
-    name_like: Option<&str>,
+    scope: PackScope,
+    filter: &PackFilter,
     page: &PageRequest,
 ) -> QueryResult<Vec<Pack>> {
     let mut query = integration_packs::table.select(Pack::as_select()).into_boxed();
-    if let Some(publisher) = publisher {
-        query = query.filter(integration_packs::publisher_id.eq(publisher.to_string()));
-    }
-    if let Some(pattern) = name_like {
+    query = match scope {
+        PackScope::Catalog(None) => query,
+        PackScope::Catalog(Some(publisher)) => query.filter(integration_packs::publisher_id.eq(publisher.to_string())),
+        PackScope::SharedWith(account_id) => query.filter(
+            integration_packs::id.eq_any(
+                account_group_members::table
+                    .inner_join(
+                        account_group_packs::table
+                            .on(account_group_packs::group_id.eq(account_group_members::group_id)),
+                    )
+                    .filter(account_group_members::account_id.eq(account_id.to_string()))
+                    .select(account_group_packs::pack_id),
+            ),
+        ),
+    };
+    if let Some(pattern) = filter.name_like {
         query = query.filter(integration_packs::name_key.like(pattern.to_string()).escape('\\'));
+    }
+    if let Some(deployment) = filter.deployment {
+        query = query.filter(integration_packs::deployment.eq(deployment));
     }
     if let Some(after) = &page.after {
         query = query.filter(integration_packs::id.gt(after.clone()));

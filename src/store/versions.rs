@@ -71,6 +71,10 @@ pub fn list_live(
     query.order(component_versions::id.desc()).limit(page.fetch()).load(conn)
 }
 
+pub fn set_shareable(conn: &mut DbConnection, id: &str, shareable: bool) -> QueryResult<usize> {
+    diesel::update(component_versions::table.find(id)).set(component_versions::shareable.eq(shareable)).execute(conn)
+}
+
 pub fn mark_deleted(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(component_versions::table.find(id)).set(component_versions::deleted_at.eq(Some(at))).execute(conn)
 }

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod idempotency;
+mod legacy;
 
 mod accounts;
 mod components;

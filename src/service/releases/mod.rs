@@ -11,7 +11,7 @@ mod wizard;
 pub use changes::{cancel, reschedule};
 pub use execution::{execute_due, execute_next_due, next_due_at, Executed};
 pub use listing::{get_release, list, pushes, upcoming, ListFilter, ScheduleCursor};
-pub use wizard::{release_draft, ScheduleRequest};
+pub use wizard::{release_draft, release_latest, ScheduleRequest};
 
 use super::Ctx;
 use crate::db::DbConnection;

@@ -8,11 +8,13 @@ use crate::db::DbConnection;
 use crate::domain::release::{ReleaseStatus, Schedule};
 use crate::domain::schedule;
 use crate::error::{AppError, AppResult};
-use crate::service::drafts::{owned_draft, view};
+use crate::service::drafts::{new_draft, owned_draft, view};
 use crate::service::pack_lock::lock_pack;
+use crate::service::packs::owned_pack;
 use crate::service::precondition::{self, IfMatch};
 use crate::service::{new_id, Ctx};
-use crate::store::drafts;
+use crate::store::drafts::{self, Draft};
+use crate::store::packs::Pack;
 use crate::store::releases::{self as store, Release, ReleaseItem};
 
 /// What the caller asked for in step 2.
@@ -59,63 +61,95 @@ pub fn release_draft(
         if let Some(release) = &draft.release_id {
             return Err(AppError::conflict("draft_already_released", format!("this draft was released as {release}")));
         }
-        refuse_if_scheduled(conn, &pack.id)?;
-        let draft = view(conn, draft, &pack)?;
-        if draft.stale {
-            return Err(AppError::conflict(
-                "draft_stale",
-                "the pack was released or its components changed after this draft was made; make a new draft",
-            ));
-        }
-        if !draft.has_changes() {
-            return Err(AppError::conflict("nothing_to_release", "the draft changes no component's version"));
-        }
-        let release = Release {
-            id: new_id(),
-            pack_id: pack.id.clone(),
-            draft_id: Some(draft.draft.id.clone()),
-            // An immediate release is carried out below, which marks it.
-            status: match request.schedule {
-                Schedule::Immediately => ReleaseStatus::InProgress,
-                Schedule::OnDate => ReleaseStatus::Scheduled,
-            },
-            schedule: request.schedule,
-            release_on: request.release_on,
-            due_at: due_at.naive_utc(),
-            time_zone: ctx.time_zone.name().into(),
-            requested_by: ctx.caller.account_id().unwrap_or_default().to_string(),
-            created_at: ctx.now(),
-            updated_at: ctx.now(),
-            released_at: None,
-            canceled_at: None,
-            failure_reason: None,
-            requested_with_token: ctx.token_id.clone(),
-        };
-        // The full version set after the release; components that never had a version are left out.
-        let items: Vec<ReleaseItem> = draft
-            .items
-            .iter()
-            .filter(|item| item.pending_version_id.is_some() || item.released_version_id.is_some())
-            .map(|item| ReleaseItem {
-                release_id: release.id.clone(),
-                component_id: item.component_id.clone(),
-                version_id: item.pending_version_id.clone(),
-                previous_version_id: item.released_version_id.clone(),
-            })
-            .collect();
-        // Lock the selected versions (as deleting one does) before checking none was deleted.
-        let selected: Vec<String> = items.iter().filter_map(|item| item.version_id.clone()).collect();
-        crate::store::versions::lock(conn, &selected)?;
-        store::insert(conn, &release, &items)?;
-        let failure = match request.schedule {
-            Schedule::Immediately => carry_out(conn, &release, ctx.now)?.failure,
-            Schedule::OnDate => undeliverable(conn, &release.id)?,
-        };
-        if let Some(reason) = failure {
-            return Err(AppError::conflict("draft_stale", reason));
-        }
-        drafts::mark_released(conn, &draft.draft.id, &release.id, ctx.now())?;
-        let release = store::find(conn, &release.id)?.ok_or(AppError::NotFound)?;
-        with_items(conn, release)
+        release_locked(conn, ctx, draft, &pack, &request, due_at)
     })
+}
+
+/// The one-call release: a draft of every member's latest version, made and
+/// released in one transaction, with the same rules and answers as the
+/// wizard's (for both deployment models; CI pipelines publish a version and
+/// release it so).
+pub fn release_latest(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    pack_id: &str,
+    request: ScheduleRequest,
+) -> AppResult<ReleaseView> {
+    conn.write_transaction(|conn| {
+        let pack = owned_pack(conn, ctx, pack_id)?;
+        let pack = lock_pack(conn, &pack.id)?;
+        let due_at = due_at(&request, ctx)?;
+        let draft = new_draft(conn, ctx, &pack)?;
+        release_locked(conn, ctx, draft, &pack, &request, due_at)
+    })
+}
+
+/// Releases `draft` of the locked `pack`, due at `due_at`: the state checks
+/// (409s), the release and its items, and for an immediate release its effect.
+fn release_locked(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    draft: Draft,
+    pack: &Pack,
+    request: &ScheduleRequest,
+    due_at: DateTime<Utc>,
+) -> AppResult<ReleaseView> {
+    refuse_if_scheduled(conn, &pack.id)?;
+    let draft = view(conn, draft, pack)?;
+    if draft.stale {
+        return Err(AppError::conflict(
+            "draft_stale",
+            "the pack was released or its components changed after this draft was made; make a new draft",
+        ));
+    }
+    if !draft.has_changes() {
+        return Err(AppError::conflict("nothing_to_release", "the draft changes no component's version"));
+    }
+    let release = Release {
+        id: new_id(),
+        pack_id: pack.id.clone(),
+        draft_id: Some(draft.draft.id.clone()),
+        // An immediate release is carried out below, which marks it.
+        status: match request.schedule {
+            Schedule::Immediately => ReleaseStatus::InProgress,
+            Schedule::OnDate => ReleaseStatus::Scheduled,
+        },
+        schedule: request.schedule,
+        release_on: request.release_on,
+        due_at: due_at.naive_utc(),
+        time_zone: ctx.time_zone.name().into(),
+        requested_by: ctx.caller.account_id().unwrap_or_default().to_string(),
+        created_at: ctx.now(),
+        updated_at: ctx.now(),
+        released_at: None,
+        canceled_at: None,
+        failure_reason: None,
+        requested_with_token: ctx.token_id.clone(),
+    };
+    // The full version set after the release; components that never had a version are left out.
+    let items: Vec<ReleaseItem> = draft
+        .items
+        .iter()
+        .filter(|item| item.pending_version_id.is_some() || item.released_version_id.is_some())
+        .map(|item| ReleaseItem {
+            release_id: release.id.clone(),
+            component_id: item.component_id.clone(),
+            version_id: item.pending_version_id.clone(),
+            previous_version_id: item.released_version_id.clone(),
+        })
+        .collect();
+    // Lock the selected versions (as deleting one does) before checking none was deleted.
+    let selected: Vec<String> = items.iter().filter_map(|item| item.version_id.clone()).collect();
+    crate::store::versions::lock(conn, &selected)?;
+    store::insert(conn, &release, &items)?;
+    let failure = match request.schedule {
+        Schedule::Immediately => carry_out(conn, &release, ctx.now)?.failure,
+        Schedule::OnDate => undeliverable(conn, &release.id)?,
+    };
+    if let Some(reason) = failure {
+        return Err(AppError::conflict("draft_stale", reason));
+    }
+    drafts::mark_released(conn, &draft.draft.id, &release.id, ctx.now())?;
+    let release = store::find(conn, &release.id)?.ok_or(AppError::NotFound)?;
+    with_items(conn, release)
 }

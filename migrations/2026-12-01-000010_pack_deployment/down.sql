@@ -1,0 +1,1 @@
+ALTER TABLE integration_packs DROP COLUMN deployment;
