@@ -152,6 +152,14 @@ macro_rules! targets_of {
 /// Returns how many were pushed.
 pub fn push_release(conn: &mut DbConnection, release: &Release, at: NaiveDateTime) -> QueryResult<usize> {
     let (release_id, pack_id) = (release.id.as_str(), release.pack_id.as_str());
+    if let DbConnection::Postgresql(pg) = conn {
+        // On tables just loaded and not yet analyzed, PostgreSQL estimates a
+        // handful of installations and plans a nested loop over every
+        // subscribed account for each one (6.5 s for 100,000 installations of
+        // 1,000 accounts); hash joins take 0.3 s whatever the statistics.
+        // Until the end of this transaction only.
+        diesel::sql_query("SET LOCAL enable_nestloop = off").execute(pg)?;
+    }
     diesel::update(targets_of!(pack_id, release_id))
         .set((installations::release_id.eq(Some(release_id)), installations::updated_at.eq(at)))
         .execute(conn)?;
