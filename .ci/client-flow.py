@@ -14,7 +14,7 @@ import uuid
 from packrelease_client import AuthenticatedClient, Client
 from packrelease_client.api.accounts import create_account, create_token, get_account
 from packrelease_client.api.account_groups import add_group_member, add_pack, create_group
-from packrelease_client.api.components import create_component, create_version, list_versions
+from packrelease_client.api.components import create_component, create_version, list_versions, update_version
 from packrelease_client.api.health import healthz, list_workers
 from packrelease_client.api.installations import apply_update, get_installation, install, list_installations
 from packrelease_client.api.integration_packs import add_member, create_pack, get_pack, list_members, list_packs, update_pack
@@ -25,6 +25,7 @@ from packrelease_client.api.releases import (
     list_pushes,
     list_releases,
     release_draft,
+    release_latest,
     release_schedule,
     reschedule_release,
     select_versions,
@@ -44,6 +45,7 @@ from packrelease_client.models import (
     CreateToken,
     CreateVersion,
     CreatedToken,
+    Deployment,
     GroupName,
     GroupPack,
     Health,
@@ -67,6 +69,7 @@ from packrelease_client.models import (
     Schedule,
     SelectVersions,
     UpdatePack,
+    UpdateVersion,
     Version,
     VersionList,
     VersionSelection,
@@ -194,6 +197,26 @@ canceled = ok(cancel_release.sync_detailed(moved.id, client=pub, if_match=etag),
 check(canceled.status == ReleaseStatus.CANCELED and canceled.canceled_at is not None, "canceled")
 listed = ok(list_releases.sync_detailed(client=pub, status=ReleaseStatus.CANCELED, integration_pack_id=pack.id), ReleaseList)
 check([r.id for r in listed.items] == [scheduled.id], "releases filter by status and pack")
+
+# A legacy pack releases its latest versions in one call (no version step); it
+# rolls back when the bad version stops being shared.
+legacy = ok(create_pack.sync_detailed(client=pub, body=CreatePack(name=f"Legacy {tag}", installation_type=InstallationType.SINGLE,
+                                                                   deployment=Deployment.LEGACY)), IntegrationPack, 201)
+check(legacy.deployment == Deployment.LEGACY, "the pack is legacy")
+ok(add_member.sync_detailed(legacy.id, client=pub, body=AddComponent(component_id=component.id)), PackComponent, 201)
+only = ok(list_packs.sync_detailed(client=pub, deployment=Deployment.LEGACY, name_prefix=f"legacy {tag}"), IntegrationPackList)
+check([p.id for p in only.items] == [legacy.id], "packs filter by deployment model")
+legacy_draft = ok(create_draft.sync_detailed(legacy.id, client=pub), ReleaseDraft, 201)
+problem(select_versions.sync_detailed(legacy_draft.id, client=pub, body=SelectVersions(items=[VersionSelection(component.id, "1.0.0")])),
+        409, "version_selection_unsupported")
+out = ok(release_latest.sync_detailed(legacy.id, client=pub, body=ReleaseRequest(schedule=Schedule.IMMEDIATELY),
+                                      idempotency_key=f"one-call-{tag}"), Release, 201)
+check(out.status == ReleaseStatus.RELEASED and out.items[0].version == "1.1.0", "the one-call release takes the latest")
+unshared = ok(update_version.sync_detailed(component.id, "1.1.0", client=pub, body=UpdateVersion(shareable=False)), Version, 200)
+check(unshared.shareable is False, "the version is no longer shared")
+back = ok(release_latest.sync_detailed(legacy.id, client=pub, body=ReleaseRequest(schedule=Schedule.IMMEDIATELY)), Release, 201)
+check(back.items[0].version == "1.0.0" and back.items[0].previous_version == "1.1.0", "rolled back to 1.0.0")
+problem(release_latest.sync_detailed(legacy.id, client=pub, body=ReleaseRequest(schedule=Schedule.IMMEDIATELY)), 409, "nothing_to_release")
 
 # What a caller may not see is a 404 problem; workers are listed.
 problem(get_pack.sync_detailed(uuid.uuid4(), client=pub), 404, "not_found")

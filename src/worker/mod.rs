@@ -74,7 +74,7 @@ impl Worker {
         Self::with_jobs(pool, clock, poll_interval, embedded, jobs)
     }
 
-    pub fn with_jobs(
+    fn with_jobs(
         pool: DbPool,
         clock: Arc<dyn Clock>,
         poll_interval: Duration,
