@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDateTime;
-use diesel::dsl::{exists, not};
+use diesel::dsl::exists;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 
@@ -145,10 +145,12 @@ macro_rules! targets_of {
 }
 
 /// Pushes the release to every subscribed installation of the pack that is not
-/// on it yet (early appliers are), in two set-based statements. The first moves
-/// them: it alone decides whom the release reaches. The second writes one push
-/// per installation it moved, those now on the release without a push for it,
-/// so the pushes are exactly the moves whatever other writers do meanwhile.
+/// on it yet (early appliers are), in two set-based statements: one push per
+/// installation, then those installations move to the release, both chosen by
+/// the same predicate. Every writer that changes what it selects holds the
+/// pack's lock, which the release holds too, so both statements see the same
+/// installations; should they ever differ, the release fails here (and is
+/// undone) rather than move an installation without its push.
 /// Returns how many were pushed.
 pub fn push_release(conn: &mut DbConnection, release: &Release, at: NaiveDateTime) -> QueryResult<usize> {
     let (release_id, pack_id) = (release.id.as_str(), release.pack_id.as_str());
@@ -160,28 +162,17 @@ pub fn push_release(conn: &mut DbConnection, release: &Release, at: NaiveDateTim
         // Until the end of this transaction only.
         diesel::sql_query("SET LOCAL enable_nestloop = off").execute(pg)?;
     }
-    diesel::update(targets_of!(pack_id, release_id))
-        .set((installations::release_id.eq(Some(release_id)), installations::updated_at.eq(at)))
-        .execute(conn)?;
-    let moved = installations::table
-        .filter(installations::pack_id.eq(pack_id))
-        .filter(installations::release_id.eq(release_id))
-        .filter(not(exists(
-            pushes::table
-                .filter(pushes::release_id.eq(release_id))
-                .filter(pushes::installation_id.eq(installations::id)),
-        )))
-        .select((
-            release_id.into_sql::<Text>(),
-            installations::id,
-            installations::account_id,
-            PushOutcome::Applied.into_sql::<Text>(),
-            at.into_sql::<Timestamp>(),
-            release.requested_by.as_str().into_sql::<Text>(),
-            release.requested_with_token.as_deref().into_sql::<Nullable<Text>>(),
-        ));
-    super::on_backend!(conn, |c| diesel::insert_into(pushes::table)
-        .values(moved)
+    let rows = targets_of!(pack_id, release_id).select((
+        release_id.into_sql::<Text>(),
+        installations::id,
+        installations::account_id,
+        PushOutcome::Applied.into_sql::<Text>(),
+        at.into_sql::<Timestamp>(),
+        release.requested_by.as_str().into_sql::<Text>(),
+        release.requested_with_token.as_deref().into_sql::<Nullable<Text>>(),
+    ));
+    let pushed = super::on_backend!(conn, |c| diesel::insert_into(pushes::table)
+        .values(rows)
         .into_columns((
             pushes::release_id,
             pushes::installation_id,
@@ -191,7 +182,18 @@ pub fn push_release(conn: &mut DbConnection, release: &Release, at: NaiveDateTim
             pushes::pushed_by,
             pushes::token_id,
         ))
-        .execute(c))
+        .execute(c))?;
+    // The same installations, by the same predicate (not by joining the pushes
+    // just written, which have no planner statistics yet).
+    let moved = diesel::update(targets_of!(pack_id, release_id))
+        .set((installations::release_id.eq(Some(release_id)), installations::updated_at.eq(at)))
+        .execute(conn)?;
+    if moved != pushed {
+        return Err(diesel::result::Error::QueryBuilderError(
+            format!("release {release_id} pushed {pushed} installations but moved {moved}").into(),
+        ));
+    }
+    Ok(pushed)
 }
 
 /// One scheduled release's count in `awaiting`.
