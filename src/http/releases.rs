@@ -256,7 +256,9 @@ pub async fn release_draft(
         .call(bearer, move |conn, ctx| service::release_draft(conn, ctx, &id, if_match.0.as_ref(), request))
         .await?
         .into();
-    state.schedule_changed();
+    if schedule == Schedule::OnDate {
+        state.schedule_changed();
+    }
     Ok(created(format!("/api/v1/releases/{}", release.id), &release))
 }
 
@@ -288,7 +290,9 @@ pub async fn release_latest(
     let request = ScheduleRequest { schedule, release_on };
     let release: Release =
         state.call(bearer, move |conn, ctx| service::release_latest(conn, ctx, &id, request)).await?.into();
-    state.schedule_changed();
+    if schedule == Schedule::OnDate {
+        state.schedule_changed();
+    }
     Ok(created(format!("/api/v1/releases/{}", release.id), &release))
 }
 

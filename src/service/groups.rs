@@ -160,7 +160,11 @@ pub fn add_pack(conn: &mut DbConnection, ctx: &Ctx, group_id: &str, pack_id: &st
 pub fn remove_pack(conn: &mut DbConnection, ctx: &Ctx, group_id: &str, pack_id: &str) -> AppResult<()> {
     conn.write_transaction(|conn| {
         let group = owned_group(conn, ctx, group_id)?;
-        lock_packs(conn, &[pack_id.to_string()])?;
+        // Only a pack the group has is locked (and so one the caller owns).
+        if !store::has_pack(conn, &group.id, pack_id)? {
+            return Err(AppError::NotFound);
+        }
+        lock_pack(conn, pack_id)?;
         match store::remove_pack(conn, &group.id, pack_id)? {
             0 => Err(AppError::NotFound),
             _ => Ok(()),
