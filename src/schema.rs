@@ -216,6 +216,102 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    event_payloads (id) {
+        id -> Text,
+        data -> Text,
+    }
+}
+
+diesel::table! {
+    event_counter (name) {
+        name -> Text,
+        value -> BigInt,
+    }
+}
+
+diesel::table! {
+    event_batches (id) {
+        id -> Text,
+        position -> BigInt,
+        committed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    events (id) {
+        id -> Text,
+        batch_id -> Text,
+        account_id -> Text,
+        #[sql_name = "type"]
+        event_type -> Text,
+        created_at -> Timestamp,
+        release_id -> Nullable<Text>,
+        installation_id -> Nullable<Text>,
+        payload_id -> Text,
+        fact -> Text,
+    }
+}
+
+diesel::table! {
+    webhook_endpoints (id) {
+        id -> Text,
+        account_id -> Text,
+        url -> Text,
+        description -> Nullable<Text>,
+        enabled -> Bool,
+        disabled_reason -> Nullable<Text>,
+        secret -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_secret_expires_at -> Nullable<Timestamp>,
+        failing_since -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    webhook_endpoint_event_types (endpoint_id, event_type) {
+        endpoint_id -> Text,
+        event_type -> Text,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Text,
+        event_id -> Text,
+        endpoint_id -> Text,
+        account_id -> Text,
+        event_type -> Text,
+        release_id -> Nullable<Text>,
+        installation_id -> Nullable<Text>,
+        status -> Text,
+        attempts -> BigInt,
+        next_attempt_at -> Nullable<Timestamp>,
+        lease_until -> Nullable<Timestamp>,
+        claim_token -> Nullable<Text>,
+        last_attempt_at -> Nullable<Timestamp>,
+        last_status_code -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_attempts (delivery_id, number) {
+        delivery_id -> Text,
+        number -> BigInt,
+        attempted_at -> Timestamp,
+        status_code -> Nullable<BigInt>,
+        duration_ms -> BigInt,
+        error -> Nullable<Text>,
+        response_excerpt -> Text,
+    }
+}
+
 diesel::joinable!(api_tokens -> accounts (account_id));
 diesel::joinable!(components -> accounts (owner_id));
 diesel::joinable!(component_versions -> components (component_id));
@@ -239,6 +335,11 @@ diesel::joinable!(installations -> integration_packs (pack_id));
 diesel::joinable!(pushes -> installations (installation_id));
 diesel::joinable!(pushes -> releases (release_id));
 diesel::joinable!(worker_jobs -> worker_heartbeats (worker_id));
+diesel::joinable!(events -> event_batches (batch_id));
+diesel::joinable!(events -> event_payloads (payload_id));
+diesel::joinable!(webhook_endpoint_event_types -> webhook_endpoints (endpoint_id));
+diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
+diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     account_groups,
@@ -259,4 +360,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     worker_heartbeats,
     worker_jobs,
     idempotency_keys,
+    event_payloads,
+    event_counter,
+    event_batches,
+    events,
+    webhook_endpoints,
+    webhook_endpoint_event_types,
+    webhook_deliveries,
+    webhook_attempts,
 );

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod component;
+pub mod event;
 pub mod pack;
 pub mod release;
 pub mod schedule;

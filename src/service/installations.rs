@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use super::accounts::get_account;
+use super::events::{self, Outbox};
 use super::pack_lock::lock_pack;
 use super::packs::visible_pack;
 use super::{new_id, Caller, Ctx};
@@ -195,6 +196,9 @@ pub fn apply_update(conn: &mut DbConnection, ctx: &Ctx, account_id: &str, id: &s
         };
         let actor = (account.id.as_str(), ctx.token_id.as_deref());
         store::apply_early(conn, &view.installation, &pending.release.id, actor, ctx.now())?;
+        let mut outbox = Outbox::new(ctx.now());
+        events::applied_early(conn, &mut outbox, &pending.release, &view.installation)?;
+        outbox.seal(conn)?;
         let installation = store::find_live(conn, &view.installation.id)?.ok_or(AppError::NotFound)?;
         Ok(views(conn, vec![installation])?.remove(0))
     })

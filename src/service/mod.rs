@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod auth;
 pub mod components;
 pub mod drafts;
+pub mod events;
 pub mod groups;
 pub mod idempotency;
 pub mod installations;

@@ -9,6 +9,7 @@ use diesel::sql_types::Text;
 
 use crate::domain::account::AccountKind;
 use crate::domain::component::ComponentType;
+use crate::domain::event::{DeliveryStatus, DisabledReason, EventType};
 use crate::domain::pack::{Deployment, InstallationType};
 use crate::domain::release::{PushOutcome, ReleaseStatus, Schedule};
 use crate::domain::StoredWord;
@@ -39,4 +40,15 @@ macro_rules! text_columns {
     )+};
 }
 
-text_columns!(AccountKind, ComponentType, Deployment, InstallationType, PushOutcome, ReleaseStatus, Schedule);
+text_columns!(
+    AccountKind,
+    ComponentType,
+    DeliveryStatus,
+    Deployment,
+    DisabledReason,
+    EventType,
+    InstallationType,
+    PushOutcome,
+    ReleaseStatus,
+    Schedule
+);

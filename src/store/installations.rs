@@ -11,7 +11,9 @@ use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 use super::releases::Release;
 use super::PageRequest;
 use crate::db::DbConnection;
+use crate::domain::event::EventType;
 use crate::domain::release::{PushOutcome, ReleaseStatus};
+use crate::schema::events as event_rows;
 use crate::schema::{account_group_members, account_group_packs, installations, integration_packs, pushes, releases};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -194,6 +196,68 @@ pub fn push_release(conn: &mut DbConnection, release: &Release, at: NaiveDateTim
         ));
     }
     Ok(pushed)
+}
+
+/// What the events of one fact share, for `insert_target_events`.
+pub struct TargetEvents<'a> {
+    pub batch_id: &'a str,
+    pub event_type: EventType,
+    pub payload_id: &'a str,
+    /// The fact is `fact_prefix` + installation id + `fact_suffix`.
+    pub fact_prefix: String,
+    pub fact_suffix: String,
+    pub at: NaiveDateTime,
+}
+
+/// The releases that the installations `release_id` would reach run now
+/// (`None`: an installation that never got one): their events tell what changes.
+pub fn prior_releases_of_targets(
+    conn: &mut DbConnection,
+    pack_id: &str,
+    release_id: &str,
+) -> QueryResult<Vec<Option<String>>> {
+    targets_of!(pack_id, release_id).select(installations::release_id).distinct().load(conn)
+}
+
+/// One event for every installation the release would reach that runs
+/// `prior` now, in one statement, by the same predicate as the pushes.
+pub fn insert_target_events(
+    conn: &mut DbConnection,
+    release: &Release,
+    prior: Option<&str>,
+    events: &TargetEvents,
+) -> QueryResult<usize> {
+    let (release_id, pack_id) = (release.id.as_str(), release.pack_id.as_str());
+    let event_id = super::events::sql_id(conn.backend(), "evt_", events.at);
+    // `release_id = prior`, or `release_id IS NULL` when there is none (ids are never empty).
+    let runs_prior = installations::release_id
+        .eq(prior.unwrap_or_default())
+        .or(installations::release_id.is_null().and(prior.is_none().into_sql::<diesel::sql_types::Bool>()));
+    let rows = targets_of!(pack_id, release_id).filter(runs_prior).select((
+        event_id,
+        events.batch_id.into_sql::<Text>(),
+        installations::account_id,
+        events.event_type.into_sql::<Text>(),
+        events.at.into_sql::<Timestamp>(),
+        Some(release_id).into_sql::<Nullable<Text>>(),
+        installations::id.nullable(),
+        events.payload_id.into_sql::<Text>(),
+        events.fact_prefix.as_str().into_sql::<Text>().concat(installations::id).concat(events.fact_suffix.as_str()),
+    ));
+    super::on_backend!(conn, |c| diesel::insert_into(event_rows::table)
+        .values(rows)
+        .into_columns((
+            event_rows::id,
+            event_rows::batch_id,
+            event_rows::account_id,
+            event_rows::event_type,
+            event_rows::created_at,
+            event_rows::release_id,
+            event_rows::installation_id,
+            event_rows::payload_id,
+            event_rows::fact,
+        ))
+        .execute(c))
 }
 
 /// One scheduled release's count in `awaiting`.

@@ -5,6 +5,7 @@ pub mod accounts;
 mod columns;
 pub mod components;
 pub mod drafts;
+pub mod events;
 pub mod groups;
 pub mod heartbeats;
 pub mod idempotency;

@@ -7,6 +7,7 @@ use crate::db::DbConnection;
 use crate::domain::release::ReleaseStatus;
 use crate::domain::schedule;
 use crate::error::{AppError, AppResult};
+use crate::service::events::{self, Outbox};
 use crate::service::precondition::{self, IfMatch};
 use crate::service::Ctx;
 use crate::store::releases::{self as store, Release};
@@ -51,6 +52,9 @@ pub fn reschedule(
         })?;
         store::reschedule(conn, &release.id, release_on, due_at.naive_utc(), ctx.time_zone.name(), ctx.now())?;
         let release = store::find(conn, id)?.ok_or(AppError::NotFound)?;
+        let mut outbox = Outbox::new(ctx.now());
+        events::release_scheduled(conn, &mut outbox, &release)?;
+        outbox.seal(conn)?;
         with_items(conn, release)
     })
 }
@@ -60,6 +64,9 @@ pub fn cancel(conn: &mut DbConnection, ctx: &Ctx, id: &str, if_match: Option<&If
         let (release, ()) = scheduled_release(conn, ctx, id, if_match, || Ok(()))?;
         store::set_status(conn, &release.id, ReleaseStatus::Canceled, ctx.now())?;
         let release = store::find(conn, id)?.ok_or(AppError::NotFound)?;
+        let mut outbox = Outbox::new(ctx.now());
+        events::release_canceled(conn, &mut outbox, &release)?;
+        outbox.seal(conn)?;
         with_items(conn, release)
     })
 }

@@ -14,6 +14,7 @@ use crate::domain::release::ReleaseStatus;
 use crate::domain::schedule;
 use crate::error::{AppError, AppResult};
 use crate::failpoint;
+use crate::service::events::{self, Outbox};
 use crate::service::pack_lock::lock_pack;
 use crate::store::releases::{self as store, Release};
 use crate::store::{installations, packs};
@@ -36,17 +37,31 @@ pub(super) fn undeliverable(conn: &mut DbConnection, release_id: &str) -> AppRes
 pub(super) fn carry_out(conn: &mut DbConnection, release: &Release, now: DateTime<Utc>) -> AppResult<Executed> {
     let at = now.naive_utc();
     let mut outcome = Executed::of(release);
+    let mut outbox = Outbox::new(at);
     if let Some(reason) = undeliverable(conn, &release.id)? {
         store::mark_failed(conn, &release.id, &reason, at)?;
+        events::release_failed(conn, &mut outbox, release, &reason)?;
+        outbox.seal(conn)?;
         outcome.failure = Some(reason);
         return Ok(outcome);
     }
     store::apply_to_pack(conn, &release.id, &release.pack_id)?;
     packs::bump_revision(conn, &release.pack_id, at)?;
+    // The events name what each installation ran before: written before they move.
+    let told = events::installations_updated(conn, &mut outbox, release)?;
     outcome.pushed = installations::push_release(conn, release, at)?;
+    if told != outcome.pushed {
+        return Err(AppError::internal(std::io::Error::other(format!(
+            "release {} pushed {} installations but wrote {told} events",
+            release.id, outcome.pushed
+        ))));
+    }
     failpoint::hit("carry_out", &release.pack_id)?;
     store::set_status(conn, &release.id, ReleaseStatus::Released, at)?;
     outcome.late_by_seconds = schedule::lateness(release.due_at.and_utc(), now);
+    let counts = super::push_counts_of(conn, &release.id)?;
+    events::release_released(conn, &mut outbox, release, counts, outcome.late_by_seconds)?;
+    outbox.seal(conn)?;
     Ok(outcome)
 }
 
@@ -105,6 +120,9 @@ pub fn execute_next_due(conn: &mut DbConnection, now: DateTime<Utc>) -> AppResul
             Err(error) => {
                 tracing::error!(release = %release.id, pack = %release.pack_id, error = %error.chain(), "unexpected error carrying out a release; it is set aside as failed");
                 store::mark_failed(conn, &release.id, SET_ASIDE_REASON, now.naive_utc())?;
+                let mut outbox = Outbox::new(now.naive_utc());
+                events::release_failed(conn, &mut outbox, &release, SET_ASIDE_REASON)?;
+                outbox.seal(conn)?;
                 Ok(Some(Executed { failure: Some(SET_ASIDE_REASON.into()), ..Executed::of(&release) }))
             }
         }

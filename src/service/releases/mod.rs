@@ -45,6 +45,14 @@ pub(crate) fn refuse_if_scheduled(conn: &mut DbConnection, pack_id: &str) -> App
     }
 }
 
+/// The push counts of one release (applied and applied early; nothing awaits once it is carried out).
+fn push_counts_of(conn: &mut DbConnection, release_id: &str) -> AppResult<PushCounts> {
+    let pushes = installations::push_counts(conn, &[release_id.to_string()])?;
+    let count = |outcome| pushes.get(&(release_id.to_string(), outcome)).copied().unwrap_or(0);
+    let (applied, applied_early) = (count(PushOutcome::Applied), count(PushOutcome::AppliedEarly));
+    Ok(PushCounts { targeted: applied + applied_early, applied, applied_early })
+}
+
 fn with_items(conn: &mut DbConnection, release: Release) -> AppResult<ReleaseView> {
     let page = with_items_all(conn, Page { items: vec![release], next_cursor: None })?;
     page.items.into_iter().next().ok_or(AppError::NotFound)

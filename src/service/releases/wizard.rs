@@ -9,6 +9,7 @@ use crate::domain::release::{ReleaseStatus, Schedule};
 use crate::domain::schedule;
 use crate::error::{AppError, AppResult};
 use crate::service::drafts::{new_draft, owned_draft, view};
+use crate::service::events::{self, Outbox};
 use crate::service::pack_lock::lock_pack;
 use crate::service::packs::owned_pack;
 use crate::service::precondition::{self, IfMatch};
@@ -142,14 +143,22 @@ fn release_locked(
     let selected: Vec<String> = items.iter().filter_map(|item| item.version_id.clone()).collect();
     crate::store::versions::lock(conn, &selected)?;
     store::insert(conn, &release, &items)?;
+    drafts::mark_released(conn, &draft.draft.id, &release.id, ctx.now())?;
     let failure = match request.schedule {
         Schedule::Immediately => carry_out(conn, &release, ctx.now)?.failure,
-        Schedule::OnDate => undeliverable(conn, &release.id)?,
+        Schedule::OnDate => match undeliverable(conn, &release.id)? {
+            None => {
+                let mut outbox = Outbox::new(ctx.now());
+                events::release_scheduled(conn, &mut outbox, &release)?;
+                outbox.seal(conn)?;
+                None
+            }
+            failure => failure,
+        },
     };
     if let Some(reason) = failure {
         return Err(AppError::conflict("draft_stale", reason));
     }
-    drafts::mark_released(conn, &draft.draft.id, &release.id, ctx.now())?;
     let release = store::find(conn, &release.id)?.ok_or(AppError::NotFound)?;
     with_items(conn, release)
 }

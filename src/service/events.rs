@@ -1,0 +1,262 @@
+//! Events: what changed, told to the accounts that must act on it. Every
+//! transaction that changes what an event reports writes the event through an
+//! `Outbox` and seals it as its last step, so a rolled-back change leaves no
+//! event and the feed sees events in commit order. An event renders the same
+//! JSON in the feed and as a webhook's body.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
+use serde_json::{json, Map, Value};
+
+use super::releases::PushCounts;
+use crate::db::DbConnection;
+use crate::domain::event::EventType;
+use crate::domain::release::PushOutcome;
+use crate::domain::schedule;
+use crate::error::{AppError, AppResult};
+use crate::store::events::{self as store, EventRow, StoredEvent};
+use crate::store::installations::{self, TargetEvents};
+use crate::store::releases::{self, NamedItem, Release};
+
+/// The events of one transaction, sealed together as its last step.
+pub struct Outbox {
+    batch_id: String,
+    at: NaiveDateTime,
+    wrote: bool,
+}
+
+impl Outbox {
+    pub fn new(at: NaiveDateTime) -> Self {
+        Self { batch_id: super::new_id(), at, wrote: false }
+    }
+
+    fn payload(&mut self, conn: &mut DbConnection, data: &Value) -> AppResult<String> {
+        let id = super::new_id();
+        store::insert_payload(conn, &id, &data.to_string())?;
+        Ok(id)
+    }
+
+    /// One event for one account.
+    pub fn record(
+        &mut self,
+        conn: &mut DbConnection,
+        account_id: &str,
+        event_type: EventType,
+        subject: (Option<&str>, Option<&str>),
+        fact: String,
+        data: &Value,
+    ) -> AppResult<String> {
+        let payload_id = self.payload(conn, data)?;
+        let (release_id, installation_id) = subject;
+        let event = EventRow {
+            id: prefixed_id("evt_"),
+            batch_id: self.batch_id.clone(),
+            account_id: account_id.to_string(),
+            event_type,
+            created_at: self.at,
+            release_id: release_id.map(str::to_string),
+            installation_id: installation_id.map(str::to_string),
+            payload_id,
+            fact,
+        };
+        store::insert(conn, &event)?;
+        self.wrote = true;
+        Ok(event.id)
+    }
+
+    /// A release event for its pack's publisher.
+    pub fn release_event(
+        &mut self,
+        conn: &mut DbConnection,
+        release: &Release,
+        event_type: EventType,
+        revision: i64,
+        data: Value,
+    ) -> AppResult<()> {
+        let pack = crate::store::packs::find(conn, &release.pack_id)?.ok_or(AppError::NotFound)?;
+        let fact = format!("{}/{}/-/{revision}", event_type.as_str(), release.id);
+        self.record(conn, &pack.publisher_id, event_type, (Some(&release.id), None), fact, &data)?;
+        Ok(())
+    }
+
+    /// One event for every installation the release would reach now (the
+    /// pushes' predicate), with `data` and what each runs before it. Written
+    /// before the installations move.
+    pub fn target_events(
+        &mut self,
+        conn: &mut DbConnection,
+        release: &Release,
+        event_type: EventType,
+        revision: i64,
+        data: &Value,
+    ) -> AppResult<usize> {
+        let priors = installations::prior_releases_of_targets(conn, &release.pack_id, &release.id)?;
+        let prior_ids: Vec<String> = priors.iter().flatten().cloned().collect();
+        let mut items = releases::items_for(conn, &prior_ids)?;
+        let mut written = 0;
+        for prior in priors {
+            let mut data = data.clone();
+            data["previous_release_id"] = json!(prior);
+            data["previous_versions"] =
+                versions(prior.as_ref().and_then(|id| items.remove(id)).as_deref().unwrap_or_default());
+            let payload_id = self.payload(conn, &data)?;
+            let events = TargetEvents {
+                batch_id: &self.batch_id,
+                event_type,
+                payload_id: &payload_id,
+                fact_prefix: format!("{}/{}/", event_type.as_str(), release.id),
+                fact_suffix: format!("/{revision}"),
+                at: self.at,
+            };
+            written += installations::insert_target_events(conn, release, prior.as_deref(), &events)?;
+        }
+        self.wrote |= written > 0;
+        Ok(written)
+    }
+
+    /// Gives the events their deliveries and their place in commit order; the
+    /// last statement of the transaction (it holds the feed's lock until commit).
+    pub fn seal(self, conn: &mut DbConnection) -> AppResult<()> {
+        if self.wrote {
+            store::seal(conn, &self.batch_id, self.at)?;
+        }
+        Ok(())
+    }
+}
+
+/// A new id with this prefix, as events and deliveries have (`evt_` + 32 hex
+/// digits that sort by time, like `store::events::sql_id`'s).
+pub fn prefixed_id(prefix: &str) -> String {
+    format!("{prefix}{}", uuid::Uuid::now_v7().simple())
+}
+
+/// An event as the feed lists it and a webhook's body carries it.
+pub fn render(event: &StoredEvent) -> Value {
+    let mut data: Map<String, Value> = serde_json::from_str(&event.payload).unwrap_or_default();
+    if let Some(installation_id) = &event.event.installation_id {
+        data.insert("installation_id".into(), json!(installation_id));
+        data.insert("account_id".into(), json!(event.event.account_id));
+    }
+    json!({
+        "id": event.event.id,
+        "type": event.event.event_type,
+        "created_at": event.event.created_at.and_utc(),
+        "data": data,
+    })
+}
+
+fn versions(items: &[NamedItem]) -> Value {
+    Value::Array(
+        items
+            .iter()
+            .filter_map(|item| {
+                let version = item.version.as_ref()?;
+                Some(json!({"component_id": item.component_id, "name": item.name, "version": version}))
+            })
+            .collect(),
+    )
+}
+
+/// What every event of a release says about it.
+fn release_data(conn: &mut DbConnection, release: &Release) -> AppResult<Value> {
+    let items = releases::items_for(conn, std::slice::from_ref(&release.id))?.remove(&release.id).unwrap_or_default();
+    let zone = release.time_zone.parse().unwrap_or(schedule::DEFAULT_TIME_ZONE);
+    let due_at = release.due_at.and_utc();
+    Ok(json!({
+        "release_id": release.id,
+        "integration_pack_id": release.pack_id,
+        "schedule": release.schedule,
+        "release_on": release.release_on,
+        "due_at": due_at,
+        "due_at_local": schedule::local_rfc3339(due_at, zone),
+        "time_zone": release.time_zone,
+        "items": items.iter().map(|item| json!({
+            "component_id": item.component_id,
+            "name": item.name,
+            "version": item.version,
+            "previous_version": item.previous_version,
+        })).collect::<Vec<_>>(),
+        "versions": versions(&items),
+    }))
+}
+
+/// The schedule's revision a new `release.scheduled` fact gets: 0, then one more per reschedule.
+fn next_revision(conn: &mut DbConnection, release: &Release) -> AppResult<i64> {
+    Ok(store::count_for_release(conn, &release.id, EventType::ReleaseScheduled)?)
+}
+
+/// A release was scheduled or rescheduled: its publisher is told, and every
+/// installation it will reach gets `installation.update_scheduled`.
+pub fn release_scheduled(conn: &mut DbConnection, outbox: &mut Outbox, release: &Release) -> AppResult<()> {
+    let revision = next_revision(conn, release)?;
+    let data = release_data(conn, release)?;
+    let reached = outbox.target_events(conn, release, EventType::InstallationUpdateScheduled, revision, &data)?;
+    let mut publisher = data;
+    publisher["installations_targeted"] = json!(reached);
+    outbox.release_event(conn, release, EventType::ReleaseScheduled, revision, publisher)
+}
+
+/// A scheduled release was canceled: the installations it would have reached
+/// hear that their pending update is gone.
+pub fn release_canceled(conn: &mut DbConnection, outbox: &mut Outbox, release: &Release) -> AppResult<()> {
+    let revision = next_revision(conn, release)?;
+    let data = release_data(conn, release)?;
+    outbox.target_events(conn, release, EventType::InstallationUpdateCanceled, revision, &data)?;
+    outbox.release_event(conn, release, EventType::ReleaseCanceled, 0, data)
+}
+
+/// The release is being carried out: one `installation.updated` for every
+/// installation it is about to move (written before they move).
+pub fn installations_updated(conn: &mut DbConnection, outbox: &mut Outbox, release: &Release) -> AppResult<usize> {
+    let mut data = release_data(conn, release)?;
+    data["outcome"] = json!(PushOutcome::Applied);
+    outbox.target_events(conn, release, EventType::InstallationUpdated, 0, &data)
+}
+
+/// The release was carried out, with how far it reached.
+pub fn release_released(
+    conn: &mut DbConnection,
+    outbox: &mut Outbox,
+    release: &Release,
+    counts: PushCounts,
+    late_by_seconds: Option<i64>,
+) -> AppResult<()> {
+    let mut data = release_data(conn, release)?;
+    data["released_at"] = json!(outbox.at.and_utc());
+    data["late"] = json!(late_by_seconds.is_some());
+    data["late_by_seconds"] = json!(late_by_seconds);
+    data["installations_applied"] = json!(counts.applied);
+    data["installations_applied_early"] = json!(counts.applied_early);
+    outbox.release_event(conn, release, EventType::ReleaseReleased, 0, data)
+}
+
+pub fn release_failed(conn: &mut DbConnection, outbox: &mut Outbox, release: &Release, reason: &str) -> AppResult<()> {
+    let mut data = release_data(conn, release)?;
+    data["reason"] = json!(reason);
+    outbox.release_event(conn, release, EventType::ReleaseFailed, 0, data)
+}
+
+/// The subscriber applied the pending update of `release` to one installation early.
+pub fn applied_early(
+    conn: &mut DbConnection,
+    outbox: &mut Outbox,
+    release: &Release,
+    installation: &installations::Installation,
+) -> AppResult<()> {
+    let ids: Vec<String> = installation.release_id.iter().cloned().collect();
+    let previous = releases::items_for(conn, &ids)?.into_values().next().unwrap_or_default();
+    let mut data = release_data(conn, release)?;
+    data["outcome"] = json!(PushOutcome::AppliedEarly);
+    data["previous_release_id"] = json!(installation.release_id);
+    data["previous_versions"] = versions(&previous);
+    let fact = format!("{}/{}/{}/0", EventType::InstallationUpdated.as_str(), release.id, installation.id);
+    let subject = (Some(release.id.as_str()), Some(installation.id.as_str()));
+    outbox.record(conn, &installation.account_id, EventType::InstallationUpdated, subject, fact, &data)?;
+    Ok(())
+}
+
+/// Events of these ids, rendered, by id (the bodies of a batch of deliveries).
+pub fn rendered(conn: &mut DbConnection, ids: &[String]) -> AppResult<HashMap<String, Value>> {
+    Ok(store::find_many(conn, ids)?.iter().map(|event| (event.event.id.clone(), render(event))).collect())
+}
