@@ -14,6 +14,8 @@ use diesel::prelude::*;
 use packrelease::app::{Application, ServerConfig};
 use packrelease::clock::SystemClock;
 use packrelease::db::{self, DatabaseUrl};
+use packrelease::domain::webhooks::AddressPolicy;
+use packrelease::service::webhooks::UrlGuard;
 use serde_json::{json, Value};
 
 #[path = "../tests/api/seed.rs"]
@@ -93,6 +95,7 @@ fn main() {
             cors_allowed_origins: Vec::new(),
             idempotency_wait: packrelease::config::IDEMPOTENCY_WAIT,
             doorbell: Default::default(),
+            webhook_guard: UrlGuard::new(AddressPolicy::from_allowed_networks(Some("127.0.0.0/8")).expect("allowlist")),
         };
         let app = Application::build(&config, pool.clone(), Arc::new(SystemClock)).expect("server");
         let client = awc::Client::builder().timeout(std::time::Duration::from_secs(300)).finish();

@@ -16,10 +16,12 @@ use packrelease::domain::component::ComponentType;
 use packrelease::domain::pack::InstallationType;
 use packrelease::domain::release::Schedule;
 use packrelease::domain::schedule::DEFAULT_TIME_ZONE;
+use packrelease::domain::webhooks::AddressPolicy;
 use packrelease::schema::{pushes, releases};
 use packrelease::service::components::{self, NewVersion};
 use packrelease::service::packs::{self, NewPack};
 use packrelease::service::releases::{self as release_service, ScheduleRequest};
+use packrelease::service::webhooks::UrlGuard;
 use packrelease::service::{accounts, auth, drafts, groups, Ctx, Settings};
 
 #[path = "../tests/api/seed.rs"]
@@ -33,7 +35,8 @@ fn env_number(name: &str, default: usize) -> usize {
 fn setup(conn: &mut DbConnection, packs_wanted: usize, per_pack: usize) {
     let now = Utc::now();
     let (publisher, token) = accounts::create_publisher(conn, now, "Bench publisher").expect("publisher");
-    let settings = Settings { admin_token_hash: None, release_time_zone: DEFAULT_TIME_ZONE };
+    let guard = UrlGuard::new(AddressPolicy::from_allowed_networks(Some("127.0.0.0/8")).expect("allowlist"));
+    let settings = Settings { admin_token_hash: None, release_time_zone: DEFAULT_TIME_ZONE, webhook_guard: guard };
     let (caller, token_id) = auth::authenticate(conn, &settings, &token, now).expect("token");
     let ctx = Ctx { caller, token_id, now, time_zone: DEFAULT_TIME_ZONE };
     let group = groups::create_group(conn, &ctx, "Everyone").expect("group");

@@ -9,6 +9,7 @@ use actix_web::HttpServer;
 use crate::clock::Clock;
 use crate::db::DbPool;
 use crate::http::{self, AppState, RouteTable};
+use crate::service::webhooks::UrlGuard;
 use crate::service::{auth, Settings};
 use crate::worker::Doorbell;
 
@@ -25,6 +26,8 @@ pub struct ServerConfig {
     pub idempotency_wait: std::time::Duration,
     /// Rung when the API changes the release schedule: the embedded worker's.
     pub doorbell: Doorbell,
+    /// Where webhook endpoints may point.
+    pub webhook_guard: UrlGuard,
 }
 
 pub struct Application {
@@ -39,6 +42,7 @@ impl Application {
         let settings = Settings {
             admin_token_hash: config.admin_token.as_deref().map(auth::hash_token),
             release_time_zone: config.release_time_zone,
+            webhook_guard: config.webhook_guard.clone(),
         };
         let state = AppState {
             pool,

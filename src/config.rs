@@ -111,6 +111,97 @@ pub struct WorkerArgs {
     /// also wakes for the next due release, and when the same process schedules one.
     #[arg(long, env = "PACKRELEASE_WORKER_POLL_INTERVAL", default_value = "10", value_parser = parse_poll_interval)]
     pub poll_interval: std::time::Duration,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
+}
+
+impl WorkerArgs {
+    /// The worker with every job: due releases, webhook deliveries, and
+    /// housekeeping with the configured retention.
+    pub fn register(
+        &self,
+        pool: crate::db::DbPool,
+        clock: std::sync::Arc<dyn crate::clock::Clock>,
+        embedded: bool,
+    ) -> Result<crate::worker::Worker, String> {
+        use crate::worker::{Deliveries, Housekeeping, Worker};
+        let sender = crate::delivery::Sender::new(
+            self.webhooks.sender_config()?,
+            std::sync::Arc::new(crate::delivery::SystemResolver),
+        )?;
+        let deliveries = Deliveries::new(pool.clone(), clock.clone(), sender, self.webhooks.rules())
+            .map_err(|e| format!("cannot start webhook delivery: {e}"))?;
+        Worker::register(pool, clock, self.poll_interval, embedded)
+            .and_then(|worker| worker.with_job(Box::new(Housekeeping { retention: self.webhooks.retention() })))
+            .and_then(|worker| worker.with_job(Box::new(deliveries)))
+            .map_err(|e| format!("cannot start the worker: {e}"))
+    }
+}
+
+/// Where and how webhooks are delivered.
+#[derive(Debug, Clone, Args)]
+pub struct WebhookArgs {
+    /// Networks (CIDRs, comma-separated) webhook deliveries may go to, for
+    /// development, tests and benchmarks: e.g. 127.0.0.0/8. Set, it is an
+    /// allowlist: only IP literals and localhost, http:// allowed. Unset
+    /// (production): only https:// URLs whose host resolves to public addresses.
+    #[arg(long, env = "PACKRELEASE_WEBHOOK_ALLOWED_NETWORKS")]
+    pub webhook_allowed_networks: Option<String>,
+    /// Delays between attempts of a failed delivery, such as 1s,1s,2s; then it fails.
+    #[arg(long, env = "PACKRELEASE_WEBHOOK_RETRY_SCHEDULE", default_value = "5s,5m,30m,2h,5h,10h,14h,20h,24h")]
+    pub webhook_retry_schedule: crate::domain::webhooks::RetrySchedule,
+    /// PEM file of CA certificates trusted for HTTPS endpoints besides the
+    /// public roots (a private CA in development or tests).
+    #[arg(long, env = "PACKRELEASE_WEBHOOK_EXTRA_CA_FILE")]
+    pub webhook_extra_ca_file: Option<std::path::PathBuf>,
+    /// Deliveries in flight at once, per worker.
+    #[arg(long, env = "PACKRELEASE_WEBHOOK_MAX_IN_FLIGHT", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub webhook_max_in_flight: u32,
+    /// Deliveries in flight at once to one endpoint, across workers.
+    #[arg(long, env = "PACKRELEASE_WEBHOOK_MAX_PER_ENDPOINT", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub webhook_max_per_endpoint: u32,
+    /// Hours of nothing but failed attempts after which an endpoint is disabled.
+    #[arg(long, env = "PACKRELEASE_WEBHOOK_DISABLE_AFTER_HOURS", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..))]
+    pub webhook_disable_after_hours: u32,
+    /// Days events and finished deliveries are kept.
+    #[arg(long, env = "PACKRELEASE_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub retention_days: u32,
+}
+
+impl WebhookArgs {
+    pub fn policy(&self) -> Result<crate::domain::webhooks::AddressPolicy, String> {
+        crate::domain::webhooks::AddressPolicy::from_allowed_networks(self.webhook_allowed_networks.as_deref())
+            .map_err(|e| format!("PACKRELEASE_WEBHOOK_ALLOWED_NETWORKS: {e}"))
+    }
+
+    /// Where endpoints may point, as the API checks it on registration.
+    pub fn url_guard(&self) -> Result<crate::service::webhooks::UrlGuard, String> {
+        Ok(crate::service::webhooks::UrlGuard::new(self.policy()?))
+    }
+
+    pub fn sender_config(&self) -> Result<crate::delivery::SenderConfig, String> {
+        let mut config = crate::delivery::SenderConfig::new(self.policy()?);
+        if let Some(path) = &self.webhook_extra_ca_file {
+            config.extra_ca_pem = Some(
+                std::fs::read(path).map_err(|e| format!("cannot read the extra CA file {}: {e}", path.display()))?,
+            );
+        }
+        Ok(config)
+    }
+
+    pub fn rules(&self) -> crate::service::deliveries::DeliveryRules {
+        crate::service::deliveries::DeliveryRules {
+            schedule: self.webhook_retry_schedule.clone(),
+            max_in_flight: self.webhook_max_in_flight as usize,
+            per_endpoint: i64::from(self.webhook_max_per_endpoint),
+            disable_after: chrono::Duration::hours(i64::from(self.webhook_disable_after_hours)),
+            ..Default::default()
+        }
+    }
+
+    pub fn retention(&self) -> chrono::Duration {
+        chrono::Duration::days(i64::from(self.retention_days))
+    }
 }
 
 fn parse_seconds(raw: &str) -> Result<std::time::Duration, String> {

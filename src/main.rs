@@ -101,10 +101,7 @@ fn serve(url: &DatabaseUrl, args: ServeArgs) -> Result<(), String> {
     }
     let worker = match args.no_worker {
         true => None,
-        false => Some(
-            Worker::register(pool.clone(), clock.clone(), args.worker.poll_interval, true)
-                .map_err(|e| format!("cannot start the release worker: {e}"))?,
-        ),
+        false => Some(args.worker.register(pool.clone(), clock.clone(), true)?),
     };
     let config = ServerConfig {
         bind: args.bind.clone(),
@@ -114,6 +111,7 @@ fn serve(url: &DatabaseUrl, args: ServeArgs) -> Result<(), String> {
         release_time_zone: args.release.release_time_zone,
         cors_allowed_origins: args.cors_allowed_origins,
         idempotency_wait: packrelease::config::IDEMPOTENCY_WAIT,
+        webhook_guard: args.worker.webhooks.url_guard()?,
         // Schedule changes made through this API wake the embedded worker at once.
         doorbell: worker.as_ref().map(Worker::doorbell).unwrap_or_default(),
     };

@@ -289,6 +289,7 @@ diesel::table! {
         installation_id -> Nullable<Text>,
         status -> Text,
         attempts -> BigInt,
+        retry_from -> BigInt,
         next_attempt_at -> Nullable<Timestamp>,
         lease_until -> Nullable<Timestamp>,
         claim_token -> Nullable<Text>,

@@ -19,6 +19,9 @@ CREATE TABLE event_counter (
     value BIGINT NOT NULL
 );
 INSERT INTO event_counter (name, value) VALUES ('events', 0);
+-- Claims of deliveries take this row's lock, so the per-endpoint bound holds
+-- across workers.
+INSERT INTO event_counter (name, value) VALUES ('delivery_claims', 0);
 
 CREATE TABLE event_batches (
     id TEXT PRIMARY KEY,
@@ -74,7 +77,8 @@ CREATE TABLE webhook_endpoint_event_types (
 
 -- One delivery per (event, endpoint). next_attempt_at is set while pending;
 -- lease_until while a worker sends it (claim_token says which claim may write
--- the outcome).
+-- the outcome). attempts counts every attempt; retry_from is where the
+-- current round of the retry schedule began (a redelivery starts a new one).
 CREATE TABLE webhook_deliveries (
     id TEXT PRIMARY KEY,
     event_id TEXT NOT NULL,
@@ -85,6 +89,7 @@ CREATE TABLE webhook_deliveries (
     installation_id TEXT,
     status TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed', 'canceled')),
     attempts BIGINT NOT NULL,
+    retry_from BIGINT NOT NULL,
     next_attempt_at TIMESTAMP,
     lease_until TIMESTAMP,
     claim_token TEXT,

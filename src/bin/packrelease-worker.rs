@@ -1,4 +1,4 @@
-//! `packrelease-worker`: runs the worker's jobs (due releases, housekeeping)
+//! `packrelease-worker`: runs the worker's jobs (due releases, webhook deliveries, housekeeping)
 //! until SIGTERM/SIGINT, or one pass of each with `--once`.
 
 use std::process::ExitCode;
@@ -8,7 +8,7 @@ use clap::Parser;
 use packrelease::clock::{Clock, SystemClock};
 use packrelease::config::{DatabaseArgs, WorkerArgs};
 use packrelease::db::{self, DatabaseUrl};
-use packrelease::worker::{Worker, DUE_RELEASES};
+use packrelease::worker::DUE_RELEASES;
 
 #[derive(Parser)]
 #[command(name = "packrelease-worker", version, about = "Carry out scheduled integration pack releases.")]
@@ -36,7 +36,7 @@ fn run(cli: Cli) -> Result<(), String> {
     let pool = db::open(&url, 2)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     if cli.once {
-        let mut worker = Worker::register(pool, clock, cli.worker.poll_interval, false).map_err(|e| e.to_string())?;
+        let mut worker = cli.worker.register(pool, clock, false)?;
         let report = worker.pass();
         worker.finish();
         if let Some(error) = report.first_error() {
@@ -48,7 +48,7 @@ fn run(cli: Cli) -> Result<(), String> {
     // Handlers first, so a SIGTERM that comes as soon as the worker is up still stops it cleanly.
     let system = actix_web::rt::System::new();
     let signals = system.block_on(async { Signals::install() }).map_err(|e| format!("cannot handle signals: {e}"))?;
-    let worker = Worker::register(pool, clock, cli.worker.poll_interval, false).map_err(|e| e.to_string())?;
+    let worker = cli.worker.register(pool, clock, false)?;
     let handle = worker.spawn();
     system.block_on(signals.wait());
     tracing::info!("stopping: finishing the release in hand");

@@ -8,6 +8,7 @@ pub mod pack;
 pub mod release;
 pub mod schedule;
 pub mod text;
+pub mod webhooks;
 
 /// An enum stored as one of its words in a text column (`store::columns`
 /// reads and writes it): a word the enum does not know is an error, never a

@@ -257,8 +257,13 @@ impl PageQuery {
 
     /// The page request of a list ordered by id (its cursor is an id).
     pub fn request(&self) -> Result<PageRequest, AppError> {
+        self.request_with(is_stored_id_form)
+    }
+
+    /// The page request of a list ordered by ids that `is_id` recognises.
+    pub fn request_with(&self, is_id: impl Fn(&str) -> bool) -> Result<PageRequest, AppError> {
         let after = self.cursor.clone().filter(|c| !c.is_empty());
-        let bad_cursor = after.as_deref().is_some_and(|c| !is_stored_id_form(c));
+        let bad_cursor = after.as_deref().is_some_and(|c| !is_id(c));
         let cursor_error =
             FieldError::new("cursor", "invalid_cursor", "cursor must be a next_cursor returned by this list");
         match (self.limit(), bad_cursor) {

@@ -279,6 +279,7 @@ pub async fn apply_update(
 ) -> AppResult<web::Json<Installation>> {
     let (id, installation_id) = (path.0.to_string(), path.1.to_string());
     let view = state.call(bearer, move |conn, ctx| service::apply_update(conn, ctx, &id, &installation_id)).await?;
+    state.deliveries_queued();
     Ok(web::Json(view.into()))
 }
 

@@ -17,6 +17,7 @@ mod middleware;
 pub mod packs;
 pub mod problem;
 pub mod releases;
+pub mod webhooks;
 pub mod worker;
 
 use std::sync::Arc;
@@ -51,6 +52,12 @@ impl AppState {
     /// process looks again at once (others notice on their poll).
     pub fn schedule_changed(&self) {
         self.doorbell.ring(crate::worker::DUE_RELEASES);
+    }
+
+    /// After a committed change that may have made webhook deliveries: the
+    /// worker of this process sends them at once.
+    pub fn deliveries_queued(&self) {
+        self.doorbell.ring(crate::worker::DELIVERIES);
     }
 
     /// Authenticates the bearer token and runs `f` as that caller, on a
@@ -109,6 +116,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(releases::routes)
             .configure(groups::routes)
             .configure(installations::routes)
+            .configure(webhooks::routes)
             .configure(worker::routes),
     );
 }

@@ -117,6 +117,18 @@ pub struct Release {
     pub items: Vec<ReleaseItem>,
     /// How far it has reached; the per-account list is at `/releases/{id}/pushes`.
     pub push_counts: PushCounts,
+    /// Webhook deliveries of its events (to its publisher and its
+    /// subscribers); the list is at `/releases/{id}/deliveries`.
+    pub delivery_counts: DeliveryCounts,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryCounts {
+    pub pending: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    /// Canceled with their endpoint (disabled or deleted).
+    pub canceled: i64,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -172,6 +184,12 @@ impl From<ReleaseView> for Release {
                 targeted: counts.targeted,
                 applied: counts.applied,
                 applied_early: counts.applied_early,
+            },
+            delivery_counts: DeliveryCounts {
+                pending: view.deliveries.pending,
+                succeeded: view.deliveries.succeeded,
+                failed: view.deliveries.failed,
+                canceled: view.deliveries.canceled,
             },
         }
     }
@@ -259,6 +277,7 @@ pub async fn release_draft(
     if schedule == Schedule::OnDate {
         state.schedule_changed();
     }
+    state.deliveries_queued();
     Ok(created(format!("/api/v1/releases/{}", release.id), &release))
 }
 
@@ -293,6 +312,7 @@ pub async fn release_latest(
     if schedule == Schedule::OnDate {
         state.schedule_changed();
     }
+    state.deliveries_queued();
     Ok(created(format!("/api/v1/releases/{}", release.id), &release))
 }
 
@@ -388,6 +408,7 @@ pub async fn reschedule_release(
         .call(bearer, move |conn, ctx| service::reschedule(conn, ctx, &id, if_match.0.as_ref(), release_on))
         .await?;
     state.schedule_changed();
+    state.deliveries_queued();
     Ok(web::Json(release.into()))
 }
 
@@ -412,6 +433,7 @@ pub async fn cancel_release(
     let id = id.to_string();
     let release = state.call(bearer, move |conn, ctx| service::cancel(conn, ctx, &id, if_match.0.as_ref())).await?;
     state.schedule_changed();
+    state.deliveries_queued();
     Ok(web::Json(release.into()))
 }
 

@@ -131,6 +131,13 @@ pub fn prefixed_id(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::now_v7().simple())
 }
 
+/// Whether `raw` is an id `prefixed_id` made with this prefix: a cursor or a
+/// path segment in any other spelling would compare wrongly.
+pub fn is_prefixed_id(prefix: &str, raw: &str) -> bool {
+    raw.strip_prefix(prefix)
+        .is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
 /// An event as the feed lists it and a webhook's body carries it.
 pub fn render(event: &StoredEvent) -> Value {
     let mut data: Map<String, Value> = serde_json::from_str(&event.payload).unwrap_or_default();

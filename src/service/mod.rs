@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod components;
+pub mod deliveries;
 pub mod drafts;
 pub mod events;
 pub mod groups;
@@ -13,6 +14,7 @@ pub mod pack_lock;
 pub mod packs;
 pub mod precondition;
 pub mod releases;
+pub mod webhooks;
 pub mod workers;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -20,12 +22,14 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 pub use auth::Caller;
 
 /// Settings the use cases need, fixed at start-up.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Settings {
     /// SHA-256 of `PACKRELEASE_ADMIN_TOKEN`, when it is set.
     pub admin_token_hash: Option<String>,
     /// The zone whose calendar release dates belong to.
     pub release_time_zone: chrono_tz::Tz,
+    /// Where webhook endpoints may point.
+    pub webhook_guard: webhooks::UrlGuard,
 }
 
 /// Who is asking, and when.

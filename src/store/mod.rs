@@ -14,6 +14,7 @@ pub mod packs;
 pub mod releases;
 pub mod tokens;
 pub mod versions;
+pub mod webhooks;
 
 /// Runs `$body` on the concrete connection inside the multi-connection, for
 /// statements its shared backend cannot express (batch inserts, row locks).

@@ -10,7 +10,7 @@ use super::doorbell::Doorbell;
 use crate::clock::Clock;
 use crate::db::DbConnection;
 use crate::error::AppResult;
-use crate::service::{idempotency, releases, workers};
+use crate::service::{deliveries, idempotency, releases, workers};
 
 /// The job that carries out due releases.
 pub const DUE_RELEASES: &str = "due_releases";
@@ -98,9 +98,21 @@ impl Job for DueReleases {
 /// How long the row of a worker that stopped, or went silent, is kept.
 const STALE_WORKER_AFTER: chrono::Duration = chrono::Duration::days(1);
 
-/// Removes expired idempotency keys and the heartbeats of workers stopped or
-/// silent for a day (so cron-style `--once` runs do not pile up).
-pub struct Housekeeping;
+/// How long events and finished deliveries are kept by default.
+pub const DEFAULT_RETENTION: chrono::Duration = chrono::Duration::days(30);
+
+/// Removes expired idempotency keys, the heartbeats of workers stopped or
+/// silent for a day (so cron-style `--once` runs do not pile up), and events
+/// and finished deliveries older than the retention.
+pub struct Housekeeping {
+    pub retention: chrono::Duration,
+}
+
+impl Default for Housekeeping {
+    fn default() -> Self {
+        Self { retention: DEFAULT_RETENTION }
+    }
+}
 
 impl Job for Housekeeping {
     fn kind(&self) -> &'static str {
@@ -110,6 +122,7 @@ impl Job for Housekeeping {
     fn run(&mut self, conn: &mut DbConnection, ctx: &JobContext) -> AppResult<JobPass> {
         let expired = idempotency::expire(conn, ctx.now())?;
         let stale = workers::remove_stale(conn, ctx.now() - STALE_WORKER_AFTER, ctx.worker_id)?;
-        Ok(JobPass { done: expired + stale, ..JobPass::default() })
+        let old = deliveries::remove_older_than(conn, ctx.now() - self.retention)?;
+        Ok(JobPass { done: expired + stale + old, ..JobPass::default() })
     }
 }

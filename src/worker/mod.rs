@@ -6,6 +6,7 @@
 //! doorbell rings (the same process's API wrote work), or at most one poll
 //! interval, which notices work written by other processes.
 
+mod deliveries;
 mod doorbell;
 pub mod jobs;
 
@@ -16,8 +17,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+pub use deliveries::{Deliveries, DELIVERIES};
 pub use doorbell::{Doorbell, Wake};
-pub use jobs::{Job, JobContext, JobPass, DUE_RELEASES, HOUSEKEEPING};
+pub use jobs::{Housekeeping, Job, JobContext, JobPass, DUE_RELEASES, HOUSEKEEPING};
 
 use crate::clock::Clock;
 use crate::db::DbPool;
@@ -70,7 +72,7 @@ impl Worker {
     /// Registers the worker's heartbeat row, with the default jobs: due
     /// releases and housekeeping.
     pub fn register(pool: DbPool, clock: Arc<dyn Clock>, poll_interval: Duration, embedded: bool) -> AppResult<Self> {
-        let jobs: Vec<Box<dyn Job>> = vec![Box::new(jobs::DueReleases), Box::new(jobs::Housekeeping)];
+        let jobs: Vec<Box<dyn Job>> = vec![Box::new(jobs::DueReleases), Box::new(jobs::Housekeeping::default())];
         Self::with_jobs(pool, clock, poll_interval, embedded, jobs)
     }
 
@@ -122,6 +124,32 @@ impl Worker {
         tracing::info!(worker = %id, poll_interval_ms = heartbeat.poll_interval_ms, embedded, jobs = ?kinds, "release worker started");
         let slots = jobs.into_iter().map(|job| Slot { job, next_run: now, backoff: FIRST_BACKOFF }).collect();
         Ok(Self { pool, clock, id, poll_interval, slots, doorbell: Doorbell::default() })
+    }
+
+    /// Adds a job, or replaces the one of the same kind (housekeeping with
+    /// another retention, say).
+    pub fn with_job(mut self, job: Box<dyn Job>) -> AppResult<Self> {
+        let now = self.clock.now();
+        match self.slots.iter_mut().find(|slot| slot.job.kind() == job.kind()) {
+            Some(slot) => slot.job = job,
+            None => {
+                let stats = JobStats {
+                    worker_id: self.id.clone(),
+                    job: job.kind().to_string(),
+                    passes: 0,
+                    done: 0,
+                    failed: 0,
+                    errors: 0,
+                    last_pass_at: None,
+                    last_error: None,
+                    last_error_at: None,
+                    next_run_at: Some(now.naive_utc()),
+                };
+                self.pool.get()?.write_transaction(|conn| heartbeats::insert_jobs(conn, &[stats]))?;
+                self.slots.push(Slot { job, next_run: now, backoff: FIRST_BACKOFF });
+            }
+        }
+        Ok(self)
     }
 
     /// The bell that wakes this worker: give it to the API of the same process.

@@ -14,6 +14,8 @@ use serde_json::{json, Value};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 pub const POSTGRES_URL_VAR: &str = "PACKRELEASE_TEST_POSTGRES_URL";
+/// Where tests let webhooks go: receivers they start on 127.0.0.1.
+pub const LOOPBACK: &str = "127.0.0.0/8";
 
 #[derive(Clone, Copy, Debug)]
 pub enum Backend {
@@ -101,6 +103,13 @@ pub fn fresh_database(backend: Backend) -> Option<(TestDb, DatabaseUrl)> {
     }
 }
 
+/// Endpoints may point at 127.0.0.0/8 only, as in every test.
+pub fn loopback_guard() -> packrelease::service::webhooks::UrlGuard {
+    packrelease::service::webhooks::UrlGuard::new(
+        packrelease::domain::webhooks::AddressPolicy::from_allowed_networks(Some(LOOPBACK)).expect("allowlist"),
+    )
+}
+
 pub struct TestResponse {
     pub status: u16,
     pub headers: awc::http::header::HeaderMap,
@@ -186,6 +195,7 @@ impl TestApp {
             cors_allowed_origins: Vec::new(),
             idempotency_wait: packrelease::config::IDEMPOTENCY_WAIT,
             doorbell: doorbell.clone(),
+            webhook_guard: loopback_guard(),
         };
         configure(&mut config);
         let database_url = url.target.clone();

@@ -284,7 +284,11 @@ backend_tests! {
         let jobs: Vec<(String, i64, i64, i64)> = app.db(|c| {
             worker_jobs::table.select((worker_jobs::job, worker_jobs::passes, worker_jobs::done, worker_jobs::failed)).order(worker_jobs::job).load(c).unwrap()
         });
-        assert_eq!(jobs, [("due_releases".into(), 1, 1, 2), ("housekeeping".into(), 1, 0, 0)], "housekeeping ran regardless");
+        assert_eq!(
+            jobs,
+            [("deliveries".into(), 1, 0, 0), ("due_releases".into(), 1, 1, 2), ("housekeeping".into(), 1, 0, 0)],
+            "housekeeping and deliveries ran regardless"
+        );
     }
 
     async fn the_embedded_worker_wakes_at_the_due_instant_that_the_api_scheduled(app: TestApp) {

@@ -15,6 +15,7 @@ pub use wizard::{release_draft, release_latest, ScheduleRequest};
 
 use super::Ctx;
 use crate::db::DbConnection;
+use crate::domain::event::DeliveryStatus;
 use crate::domain::release::{PushOutcome, ReleaseStatus};
 use crate::error::{AppError, AppResult};
 use crate::store::installations;
@@ -26,6 +27,16 @@ pub struct ReleaseView {
     pub release: Release,
     pub items: Vec<NamedItem>,
     pub counts: PushCounts,
+    pub deliveries: DeliveryCounts,
+}
+
+/// Where the webhook deliveries of a release's events stand.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryCounts {
+    pub pending: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub canceled: i64,
 }
 
 /// How far a release has reached.
@@ -71,6 +82,7 @@ fn with_items_all(conn: &mut DbConnection, page: Page<Release>) -> AppResult<Pag
         .map(|r| (r.pack_id.as_str(), r.id.as_str()))
         .collect();
     let awaiting = installations::awaiting(conn, &scheduled)?;
+    let deliveries = crate::store::webhooks::counts_by_release(conn, &ids)?;
     Ok(page.map(|release| {
         let count = |outcome| pushes.get(&(release.id.clone(), outcome)).copied().unwrap_or(0);
         let (applied, applied_early) = (count(PushOutcome::Applied), count(PushOutcome::AppliedEarly));
@@ -80,12 +92,19 @@ fn with_items_all(conn: &mut DbConnection, page: Page<Release>) -> AppResult<Pag
             0
         };
         let counts = PushCounts { targeted: applied + applied_early + waiting, applied, applied_early };
-        ReleaseView { items: items.remove(&release.id).unwrap_or_default(), counts, release }
+        let delivered = |status| deliveries.get(&(release.id.clone(), status)).copied().unwrap_or(0);
+        let deliveries = DeliveryCounts {
+            pending: delivered(DeliveryStatus::Pending),
+            succeeded: delivered(DeliveryStatus::Succeeded),
+            failed: delivered(DeliveryStatus::Failed),
+            canceled: delivered(DeliveryStatus::Canceled),
+        };
+        ReleaseView { items: items.remove(&release.id).unwrap_or_default(), counts, deliveries, release }
     }))
 }
 
 /// The release, if the caller sees its pack (404 otherwise).
-fn visible_release(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<Release> {
+pub(crate) fn visible_release(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<Release> {
     let release = store::find(conn, id)?.ok_or(AppError::NotFound)?;
     crate::service::packs::catalog_pack(conn, ctx, &release.pack_id)?;
     Ok(release)
