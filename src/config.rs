@@ -154,6 +154,13 @@ pub struct WebhookArgs {
     /// public roots (a private CA in development or tests).
     #[arg(long, env = "PACKRELEASE_WEBHOOK_EXTRA_CA_FILE")]
     pub webhook_extra_ca_file: Option<std::path::PathBuf>,
+    /// Seconds one delivery attempt may take in all (connecting takes at most 5 of them).
+    #[arg(long, env = "PACKRELEASE_WEBHOOK_TIMEOUT", default_value = "15", value_parser = parse_seconds)]
+    pub webhook_timeout: std::time::Duration,
+    /// Seconds a worker holds a claimed delivery; longer than the timeout. A
+    /// worker that dies mid-send leaves it to another once this lapses.
+    #[arg(long, env = "PACKRELEASE_WEBHOOK_LEASE", default_value = "60", value_parser = parse_seconds)]
+    pub webhook_lease: std::time::Duration,
     /// Deliveries in flight at once, per worker.
     #[arg(long, env = "PACKRELEASE_WEBHOOK_MAX_IN_FLIGHT", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub webhook_max_in_flight: u32,
@@ -180,7 +187,12 @@ impl WebhookArgs {
     }
 
     pub fn sender_config(&self) -> Result<crate::delivery::SenderConfig, String> {
+        if self.webhook_lease <= self.webhook_timeout {
+            return Err("PACKRELEASE_WEBHOOK_LEASE must be longer than PACKRELEASE_WEBHOOK_TIMEOUT".into());
+        }
         let mut config = crate::delivery::SenderConfig::new(self.policy()?);
+        config.request_timeout = self.webhook_timeout;
+        config.connect_timeout = config.connect_timeout.min(self.webhook_timeout);
         if let Some(path) = &self.webhook_extra_ca_file {
             config.extra_ca_pem = Some(
                 std::fs::read(path).map_err(|e| format!("cannot read the extra CA file {}: {e}", path.display()))?,
@@ -192,6 +204,7 @@ impl WebhookArgs {
     pub fn rules(&self) -> crate::service::deliveries::DeliveryRules {
         crate::service::deliveries::DeliveryRules {
             schedule: self.webhook_retry_schedule.clone(),
+            lease: self.webhook_lease,
             max_in_flight: self.webhook_max_in_flight as usize,
             per_endpoint: i64::from(self.webhook_max_per_endpoint),
             disable_after: chrono::Duration::hours(i64::from(self.webhook_disable_after_hours)),

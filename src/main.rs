@@ -31,7 +31,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP API (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Print the OpenAPI contract as JSON.
@@ -52,7 +52,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), String> {
-    let command = cli.command.unwrap_or(Command::Serve(cli.serve));
+    let command = cli.command.unwrap_or(Command::Serve(Box::new(cli.serve)));
     if let Command::Openapi = command {
         let contract = packrelease::http::openapi();
         println!("{}", serde_json::to_string_pretty(&contract).map_err(|e| e.to_string())?);
@@ -60,7 +60,7 @@ fn run(cli: Cli) -> Result<(), String> {
     }
     let url = DatabaseUrl::parse(&cli.database.database_url)?;
     match command {
-        Command::Serve(args) => serve(&url, args),
+        Command::Serve(args) => serve(&url, *args),
         Command::Migrate => {
             let mut conn = url.connect_at_startup(std::time::Duration::from_secs(10))?;
             let applied = db::run_migrations(&mut conn)?;

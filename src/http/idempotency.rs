@@ -28,15 +28,21 @@ pub static REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed")
 /// Set on answers whose condition passes by itself (a lost race): not to be replayed.
 static RETRY: HeaderName = HeaderName::from_static("retry-after");
 
-/// `POST /api/v1/accounts/{id}/tokens` mints a secret: never replayed.
-fn is_token_creation(path: &str) -> bool {
+/// POSTs whose answer carries a secret, never stored to be replayed:
+/// `/api/v1/accounts/{id}/tokens`, `/api/v1/accounts/{id}/webhook-endpoints`
+/// and `/api/v1/accounts/{id}/webhook-endpoints/{endpoint_id}/rotate-secret`.
+fn mints_a_secret(path: &str) -> bool {
     let segments: Vec<&str> = path.split('/').collect();
-    segments.len() == 6 && segments[3] == "accounts" && segments[5] == "tokens"
+    matches!(
+        segments.as_slice(),
+        ["", "api", "v1", "accounts", _, "tokens" | "webhook-endpoints"]
+            | ["", "api", "v1", "accounts", _, "webhook-endpoints", _, "rotate-secret"]
+    )
 }
 
 /// Whether the key covers this request.
 pub fn applies_to(method: &Method, path: &str) -> bool {
-    method == Method::POST && path.starts_with("/api/v1/") && !is_token_creation(path)
+    method == Method::POST && path.starts_with("/api/v1/") && !mints_a_secret(path)
 }
 
 fn problem(req: ServiceRequest, problem: Problem) -> ServiceResponse<BoxBody> {

@@ -65,7 +65,6 @@ pub struct WebhookEndpoint {
 impl From<EndpointView> for WebhookEndpoint {
     fn from(view: EndpointView) -> Self {
         let e = view.endpoint;
-        let now = Utc::now().naive_utc();
         Self {
             id: e.id,
             account_id: e.account_id,
@@ -74,7 +73,7 @@ impl From<EndpointView> for WebhookEndpoint {
             event_types: view.event_types,
             enabled: e.enabled,
             disabled_reason: e.disabled_reason,
-            previous_secret_expires_at: e.previous_secret_expires_at.filter(|at| *at > now).map(|at| at.and_utc()),
+            previous_secret_expires_at: view.previous_secret_expires_at.map(|at| at.and_utc()),
             failing_since: e.failing_since.map(|at| at.and_utc()),
             created_at: e.created_at.and_utc(),
             updated_at: e.updated_at.and_utc(),

@@ -50,6 +50,8 @@ impl UrlGuard {
 pub struct EndpointView {
     pub endpoint: Endpoint,
     pub event_types: Vec<EventType>,
+    /// Until when the secret a rotation replaced still signs, if it still does.
+    pub previous_secret_expires_at: Option<NaiveDateTime>,
 }
 
 pub struct DeliveryView {
@@ -125,17 +127,21 @@ fn description(raw: Option<String>) -> AppResult<Option<String>> {
     Ok(raw)
 }
 
-fn views(conn: &mut DbConnection, endpoints: Vec<Endpoint>) -> AppResult<Vec<EndpointView>> {
+fn views(conn: &mut DbConnection, ctx: &Ctx, endpoints: Vec<Endpoint>) -> AppResult<Vec<EndpointView>> {
     let ids: Vec<String> = endpoints.iter().map(|e| e.id.clone()).collect();
     let mut types = store::event_types_of(conn, &ids)?;
     Ok(endpoints
         .into_iter()
-        .map(|endpoint| EndpointView { event_types: types.remove(&endpoint.id).unwrap_or_default(), endpoint })
+        .map(|endpoint| EndpointView {
+            event_types: types.remove(&endpoint.id).unwrap_or_default(),
+            previous_secret_expires_at: endpoint.previous_secret_expires_at.filter(|until| *until > ctx.now()),
+            endpoint,
+        })
         .collect())
 }
 
-fn view(conn: &mut DbConnection, endpoint: Endpoint) -> AppResult<EndpointView> {
-    Ok(views(conn, vec![endpoint])?.remove(0))
+fn view(conn: &mut DbConnection, ctx: &Ctx, endpoint: Endpoint) -> AppResult<EndpointView> {
+    Ok(views(conn, ctx, vec![endpoint])?.remove(0))
 }
 
 pub struct NewEndpoint {
@@ -175,7 +181,7 @@ pub fn create_endpoint(
         deleted_at: None,
     };
     conn.write_transaction(|conn| store::insert_endpoint(conn, &endpoint, &types))?;
-    Ok((EndpointView { endpoint, event_types: types }, secret))
+    Ok((EndpointView { endpoint, event_types: types, previous_secret_expires_at: None }, secret))
 }
 
 /// Runs three field checks and reports every failure at once.
@@ -208,14 +214,14 @@ pub fn list_endpoints(
     let account = endpoints_account(conn, ctx, account_id, false)?;
     let rows = store::list_endpoints(conn, &account.id, page)?;
     let page = Page::from_rows(rows, page, |e| &e.id);
-    let items = views(conn, page.items)?;
+    let items = views(conn, ctx, page.items)?;
     Ok(Page { items, next_cursor: page.next_cursor })
 }
 
 pub fn get_endpoint(conn: &mut DbConnection, ctx: &Ctx, account_id: &str, id: &str) -> AppResult<EndpointView> {
     let account = endpoints_account(conn, ctx, account_id, false)?;
     let endpoint = endpoint_of(conn, &account, id)?;
-    view(conn, endpoint)
+    view(conn, ctx, endpoint)
 }
 
 pub struct EndpointChanges {
@@ -265,7 +271,7 @@ pub fn update_endpoint(
         }
         endpoint.updated_at = ctx.now();
         store::save_endpoint(conn, &endpoint)?;
-        view(conn, endpoint)
+        view(conn, ctx, endpoint)
     })
 }
 
@@ -309,7 +315,7 @@ pub fn rotate_secret(
         endpoint.previous_secret_expires_at = Some(ctx.now() + ROTATION_GRACE);
         endpoint.updated_at = ctx.now();
         store::save_endpoint(conn, &endpoint)?;
-        Ok((view(conn, endpoint)?, secret))
+        Ok((view(conn, ctx, endpoint)?, secret))
     })
 }
 

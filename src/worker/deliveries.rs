@@ -28,7 +28,8 @@ pub struct Deliveries {
     clock: Arc<dyn Clock>,
     sender: Sender,
     rules: Arc<DeliveryRules>,
-    runtime: tokio::runtime::Runtime,
+    /// Always `Some` until dropped.
+    runtime: Option<tokio::runtime::Runtime>,
     in_flight: Arc<AtomicUsize>,
     /// Where sends report; the recorder starts with the first pass (it needs the doorbell).
     results: Option<mpsc::UnboundedSender<(Outbound, Attempt)>>,
@@ -47,7 +48,7 @@ impl Deliveries {
             clock,
             sender,
             rules: Arc::new(rules),
-            runtime,
+            runtime: Some(runtime),
             in_flight: Arc::new(AtomicUsize::new(0)),
             results: None,
         })
@@ -56,6 +57,10 @@ impl Deliveries {
     /// Deliveries sent or being recorded right now (tests wait for zero).
     pub fn in_flight(&self) -> Arc<AtomicUsize> {
         self.in_flight.clone()
+    }
+
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.runtime.as_ref().expect("the runtime lives until the job is dropped")
     }
 
     fn results(&mut self, doorbell: &Doorbell) -> mpsc::UnboundedSender<(Outbound, Attempt)> {
@@ -70,7 +75,7 @@ impl Deliveries {
             in_flight: self.in_flight.clone(),
             doorbell: doorbell.clone(),
         };
-        self.runtime.spawn(recorder.run(rx));
+        self.runtime().spawn(recorder.run(rx));
         self.results = Some(tx.clone());
         tx
     }
@@ -90,7 +95,7 @@ impl Job for Deliveries {
         let pass = JobPass { done: claimed.len(), ..JobPass::default() };
         for outbound in claimed {
             let (sender, results) = (self.sender.clone(), results.clone());
-            self.runtime.spawn(async move {
+            self.runtime().spawn(async move {
                 let attempt = sender.send(&outbound.message).await;
                 // The recorder lives as long as the runtime; should it be gone, the lease lapses.
                 let _ = results.send((outbound, attempt));
@@ -99,6 +104,20 @@ impl Job for Deliveries {
         // With every slot taken, the recorder's ring says when one frees.
         let next_due = if full { None } else { deliveries::next_due_at(conn)? };
         Ok(JobPass { next_due, ..pass })
+    }
+}
+
+impl Drop for Deliveries {
+    /// Gives sends in flight a moment to finish and be recorded; what is cut
+    /// off keeps its lease and is sent again once it lapses. Inside another
+    /// runtime (a test's), nothing may block: they are cut off at once.
+    fn drop(&mut self) {
+        let Some(runtime) = self.runtime.take() else { return };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            runtime.shutdown_background();
+        } else {
+            runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+        }
     }
 }
 

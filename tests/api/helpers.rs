@@ -452,3 +452,74 @@ impl TestApp {
         self.request_with("POST", path, Some(token), &[("idempotency-key", key)], body).await
     }
 }
+
+/// A worker whose deliveries the test drives: `deliver` sends what is due at
+/// the test clock's instant and returns once every attempt is recorded.
+pub struct DeliveryWorker {
+    pub worker: packrelease::worker::Worker,
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Delivery rules for tests: retries after 1 s, 1 s and 2 s, no jitter.
+pub fn test_rules() -> packrelease::service::deliveries::DeliveryRules {
+    packrelease::service::deliveries::DeliveryRules {
+        schedule: "1s,1s,2s".parse().expect("schedule"),
+        jitter: 0.0,
+        ..Default::default()
+    }
+}
+
+impl TestApp {
+    /// A worker that delivers to 127.0.0.0/8 only, by `rules`.
+    pub fn delivery_worker(&self, rules: packrelease::service::deliveries::DeliveryRules) -> DeliveryWorker {
+        self.delivery_worker_to(LOOPBACK, rules)
+    }
+
+    /// A worker whose deliveries may go to `networks` only.
+    pub fn delivery_worker_to(
+        &self,
+        networks: &str,
+        rules: packrelease::service::deliveries::DeliveryRules,
+    ) -> DeliveryWorker {
+        use packrelease::domain::webhooks::AddressPolicy;
+        let policy = AddressPolicy::from_allowed_networks(Some(networks)).expect("allowlist");
+        let mut config = packrelease::delivery::SenderConfig::new(policy);
+        config.request_timeout = std::time::Duration::from_secs(5);
+        let sender = packrelease::delivery::Sender::new(config, Arc::new(packrelease::delivery::SystemResolver))
+            .expect("sender");
+        let clock: Arc<dyn packrelease::clock::Clock> = Arc::new(self.clock.clone());
+        let job = packrelease::worker::Deliveries::new(self.pool.clone(), clock.clone(), sender, rules).expect("job");
+        let in_flight = job.in_flight();
+        let worker =
+            packrelease::worker::Worker::register(self.pool.clone(), clock, std::time::Duration::from_secs(1), false)
+                .and_then(|w| w.with_job(Box::new(job)))
+                .expect("worker");
+        DeliveryWorker { worker, in_flight }
+    }
+}
+
+impl DeliveryWorker {
+    /// Sends every delivery due now and waits until each attempt is recorded;
+    /// returns how many attempts were made.
+    pub fn deliver(&mut self) -> usize {
+        let mut attempts = 0;
+        loop {
+            let report = self.worker.pass();
+            let claimed = report.done(packrelease::worker::DELIVERIES);
+            self.wait_idle();
+            attempts += claimed;
+            if claimed == 0 {
+                return attempts;
+            }
+        }
+    }
+
+    /// Waits for real I/O (at most 30 s) until nothing is in flight.
+    pub fn wait_idle(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while self.in_flight.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            assert!(std::time::Instant::now() < deadline, "deliveries still in flight after 30 s");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+}
