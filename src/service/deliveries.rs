@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 
 use super::webhooks::disable;
 use crate::db::DbConnection;
@@ -169,7 +169,8 @@ fn next_state(
         Some(delay) => {
             let delay = jittered(delay, rules.jitter, random_unit()).max(attempt.retry_after.unwrap_or_default());
             let delay = chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::days(1));
-            (DeliveryStatus::Pending, Some((now + delay).naive_utc()))
+            // Microseconds, as every stored instant (both backends keep the same value).
+            (DeliveryStatus::Pending, Some((now + delay).trunc_subsecs(6).naive_utc()))
         }
     }
 }
