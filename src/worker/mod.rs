@@ -101,21 +101,7 @@ impl Worker {
             last_error: None,
             stopped_at: None,
         };
-        let stats: Vec<JobStats> = jobs
-            .iter()
-            .map(|job| JobStats {
-                worker_id: id.clone(),
-                job: job.kind().to_string(),
-                passes: 0,
-                done: 0,
-                failed: 0,
-                errors: 0,
-                last_pass_at: None,
-                last_error: None,
-                last_error_at: None,
-                next_run_at: Some(now.naive_utc()),
-            })
-            .collect();
+        let stats: Vec<JobStats> = jobs.iter().map(|job| new_job_stats(&id, job.kind(), now)).collect();
         pool.get()?.write_transaction(|conn| {
             heartbeats::insert(conn, &heartbeat)?;
             heartbeats::insert_jobs(conn, &stats)
@@ -133,18 +119,7 @@ impl Worker {
         match self.slots.iter_mut().find(|slot| slot.job.kind() == job.kind()) {
             Some(slot) => slot.job = job,
             None => {
-                let stats = JobStats {
-                    worker_id: self.id.clone(),
-                    job: job.kind().to_string(),
-                    passes: 0,
-                    done: 0,
-                    failed: 0,
-                    errors: 0,
-                    last_pass_at: None,
-                    last_error: None,
-                    last_error_at: None,
-                    next_run_at: Some(now.naive_utc()),
-                };
+                let stats = new_job_stats(&self.id, job.kind(), now);
                 self.pool.get()?.write_transaction(|conn| heartbeats::insert_jobs(conn, &[stats]))?;
                 self.slots.push(Slot { job, next_run: now, backoff: FIRST_BACKOFF });
             }
@@ -271,6 +246,22 @@ impl Worker {
         if let Ok(mut conn) = self.pool.get() {
             let _ = heartbeats::record_stop(&mut conn, &self.id, self.clock.now().naive_utc());
         }
+    }
+}
+
+/// The counters of a job that has not run yet, due at once.
+fn new_job_stats(worker_id: &str, kind: &str, now: DateTime<Utc>) -> JobStats {
+    JobStats {
+        worker_id: worker_id.to_string(),
+        job: kind.to_string(),
+        passes: 0,
+        done: 0,
+        failed: 0,
+        errors: 0,
+        last_pass_at: None,
+        last_error: None,
+        last_error_at: None,
+        next_run_at: Some(now.naive_utc()),
     }
 }
 
