@@ -72,7 +72,14 @@ pub fn claim_due(
         let claimed = store::claim(conn, at, &limits, &claim_token)?;
         let event_ids: Vec<String> = claimed.iter().map(|c| c.delivery.event_id.clone()).collect();
         let bodies = super::events::rendered(conn, &event_ids)?;
-        Ok(claimed
+        // A redelivery of a delivery whose event went with retention has nothing to send.
+        let (sendable, expired): (Vec<_>, Vec<_>) =
+            claimed.into_iter().partition(|c| bodies.contains_key(&c.delivery.event_id));
+        if !expired.is_empty() {
+            let ids: Vec<String> = expired.into_iter().map(|c| c.delivery.id).collect();
+            store::fail_unsendable(conn, &ids, at)?;
+        }
+        Ok(sendable
             .into_iter()
             .filter_map(|c| {
                 let body = bodies.get(&c.delivery.event_id)?;

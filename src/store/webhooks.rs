@@ -297,14 +297,30 @@ pub fn requeue(conn: &mut DbConnection, which: Requeue, at: NaiveDateTime) -> Qu
         .execute(conn)
 }
 
-/// When the next pending delivery is due, if any is pending.
+/// When a pending delivery next needs a worker: its next attempt, or the end
+/// of the lease a worker holds it under (that worker may have died).
 pub fn next_attempt_at(conn: &mut DbConnection) -> QueryResult<Option<NaiveDateTime>> {
-    webhook_deliveries::table
-        .filter(webhook_deliveries::status.eq(DeliveryStatus::Pending))
-        .select(diesel::dsl::min(diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Timestamp>>(
-            "COALESCE(lease_until, next_attempt_at)",
-        )))
-        .first(conn)
+    let pending = webhook_deliveries::table.filter(webhook_deliveries::status.eq(DeliveryStatus::Pending));
+    let attempt: Option<NaiveDateTime> = pending
+        .filter(webhook_deliveries::lease_until.is_null())
+        .select(diesel::dsl::min(webhook_deliveries::next_attempt_at))
+        .first(conn)?;
+    let lease: Option<NaiveDateTime> = pending.select(diesel::dsl::min(webhook_deliveries::lease_until)).first(conn)?;
+    Ok(attempt.into_iter().chain(lease).min())
+}
+
+/// Fails deliveries that can no longer be sent (their event is past retention).
+pub fn fail_unsendable(conn: &mut DbConnection, ids: &[String], at: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(ids)))
+        .set((
+            webhook_deliveries::status.eq(DeliveryStatus::Failed),
+            webhook_deliveries::next_attempt_at.eq(None::<NaiveDateTime>),
+            webhook_deliveries::lease_until.eq(None::<NaiveDateTime>),
+            webhook_deliveries::claim_token.eq(None::<String>),
+            webhook_deliveries::last_error.eq(Some("event_expired")),
+            webhook_deliveries::updated_at.eq(at),
+        ))
+        .execute(conn)
 }
 
 /// A delivery the worker claimed, with where it goes.

@@ -444,4 +444,24 @@ backend_tests! {
         assert_eq!(types(&feed), ["installation.update_scheduled", "installation.updated"], "the release does not tell it twice");
         assert_eq!(feed[1]["data"]["outcome"], "applied_early");
     }
+
+    async fn a_delivery_whose_event_went_with_retention_fails_instead_of_waiting_forever(app: TestApp) {
+        let receiver = Receiver::start();
+        let acme = app.publisher("Acme").await;
+        let hook = endpoint(&app, &acme, &receiver.url("/"), None).await;
+        let path = format!("/api/v1/accounts/{}/webhook-endpoints/{}/test", acme.id, hook["id"].as_str().unwrap());
+        let delivery = app.post(&path, &acme.token, json!({})).await.expect(201);
+        let mut worker = app.delivery_worker(test_rules());
+        worker.deliver();
+        app.clock.advance(Duration::days(29));
+        let redeliver = format!("/api/v1/webhook-deliveries/{}/redeliver", delivery["id"].as_str().unwrap());
+        app.post(&redeliver, &acme.token, json!({})).await.expect(200);
+        app.clock.advance(Duration::days(2));
+        // Housekeeping takes the event; the pending delivery stays, and is failed when claimed.
+        worker.deliver();
+        assert_eq!(receiver.received().len(), 1);
+        let read = app.get(&format!("/api/v1/webhook-deliveries/{}", delivery["id"].as_str().unwrap()), &acme.token).await.expect(200);
+        assert_eq!(read["status"], "failed");
+        assert_eq!(read["next_attempt_at"], Value::Null);
+    }
 }
