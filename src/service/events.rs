@@ -251,15 +251,42 @@ pub fn applied_early(
     release: &Release,
     installation: &installations::Installation,
 ) -> AppResult<()> {
+    let outcome = json!(PushOutcome::AppliedEarly);
+    installation_event(conn, outbox, release, installation, EventType::InstallationUpdated, 0, ("outcome", outcome))
+}
+
+/// An installation made while `release` is scheduled has it as a pending update from the start.
+pub fn installed_with_pending_update(
+    conn: &mut DbConnection,
+    outbox: &mut Outbox,
+    release: &Release,
+    installation: &installations::Installation,
+) -> AppResult<()> {
+    // The revision of the schedule now in force: the one its other installations were told.
+    let revision = (next_revision(conn, release)? - 1).max(0);
+    let event_type = EventType::InstallationUpdateScheduled;
+    installation_event(conn, outbox, release, installation, event_type, revision, ("installed", json!(true)))
+}
+
+/// One installation event about `release`, with what the installation runs now.
+fn installation_event(
+    conn: &mut DbConnection,
+    outbox: &mut Outbox,
+    release: &Release,
+    installation: &installations::Installation,
+    event_type: EventType,
+    revision: i64,
+    (field, value): (&str, Value),
+) -> AppResult<()> {
     let ids: Vec<String> = installation.release_id.iter().cloned().collect();
     let previous = releases::items_for(conn, &ids)?.into_values().next().unwrap_or_default();
     let mut data = release_data(conn, release)?;
-    data["outcome"] = json!(PushOutcome::AppliedEarly);
+    data[field] = value;
     data["previous_release_id"] = json!(installation.release_id);
     data["previous_versions"] = versions(&previous);
-    let fact = format!("{}/{}/{}/0", EventType::InstallationUpdated.as_str(), release.id, installation.id);
+    let fact = format!("{}/{}/{}/{revision}", event_type.as_str(), release.id, installation.id);
     let subject = (Some(release.id.as_str()), Some(installation.id.as_str()));
-    outbox.record(conn, &installation.account_id, EventType::InstallationUpdated, subject, fact, &data)?;
+    outbox.record(conn, &installation.account_id, event_type, subject, fact, &data)?;
     Ok(())
 }
 

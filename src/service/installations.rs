@@ -122,7 +122,13 @@ pub fn install(
             uninstalled_at: None,
         };
         store::insert(conn, &installation)?;
-        Ok(views(conn, vec![installation])?.remove(0))
+        let view = views(conn, vec![installation])?.remove(0);
+        if let Some(pending) = &view.pending_update {
+            let mut outbox = Outbox::new(ctx.now());
+            events::installed_with_pending_update(conn, &mut outbox, &pending.release, &view.installation)?;
+            outbox.seal(conn)?;
+        }
+        Ok(view)
     })
 }
 

@@ -464,4 +464,18 @@ backend_tests! {
         assert_eq!(read["status"], "failed");
         assert_eq!(read["next_attempt_at"], Value::Null);
     }
+
+    async fn an_installation_made_while_a_release_is_scheduled_hears_of_its_pending_update(app: TestApp) {
+        let acme = app.publisher("Acme").await;
+        let (pack, _, group, _, _) = app.installed_pack(&acme, 1).await;
+        app.schedule(&acme, &pack, "2026-12-10").await;
+        let late = app.subscriber(&acme, "Late customer").await;
+        app.join(&acme, &group, &late).await;
+        let installation = app.install(&late, &pack).await;
+        assert!(installation["pending_update"].is_object());
+        let (feed, _) = whole_feed(&app, &late.token, &late).await;
+        assert_eq!(types(&feed), ["installation.update_scheduled"]);
+        assert_eq!(feed[0]["data"]["installation_id"], installation["id"]);
+        assert_eq!(feed[0]["data"]["due_at"], "2026-12-10T05:00:00Z");
+    }
 }
