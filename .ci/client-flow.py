@@ -3,12 +3,16 @@ contract (openapi-python-client), with no hand edits: if the contract misses a
 required field, an enum value, a nullable marker, a header or a status code,
 the generated models fail to parse or the client raises UnexpectedStatus.
 
-Usage: python client-flow.py BASE_URL ADMIN_TOKEN   (the generated package
-`packrelease_client` must be importable). Exits non-zero on the first failure.
+Usage: python client-flow.py BASE_URL ADMIN_TOKEN [RECEIVER_URL]   (the
+generated package `packrelease_client` must be importable). With RECEIVER_URL
+(a webhook receiver the server may deliver to; .ci/webhook-receiver.py), it
+also registers a webhook endpoint there, sends it a test and reads the
+delivery and the feed. Exits non-zero on the first failure.
 """
 
 import datetime
 import sys
+import time
 import uuid
 
 from packrelease_client import AuthenticatedClient, Client
@@ -18,6 +22,14 @@ from packrelease_client.api.components import create_component, create_version, 
 from packrelease_client.api.health import healthz, list_workers
 from packrelease_client.api.installations import apply_update, get_installation, install, list_installations
 from packrelease_client.api.integration_packs import add_member, create_pack, get_pack, list_members, list_packs, update_pack
+from packrelease_client.api.webhooks import (
+    create_endpoint,
+    get_delivery,
+    list_account_deliveries,
+    list_endpoints,
+    list_events,
+    test_endpoint,
+)
 from packrelease_client.api.releases import (
     cancel_release,
     create_draft,
@@ -44,8 +56,12 @@ from packrelease_client.models import (
     CreatePack,
     CreateToken,
     CreateVersion,
+    CreateWebhookEndpoint,
     CreatedToken,
+    DeliveryStatus,
     Deployment,
+    EventFeed,
+    EventType,
     GroupName,
     GroupPack,
     Health,
@@ -73,10 +89,15 @@ from packrelease_client.models import (
     Version,
     VersionList,
     VersionSelection,
+    WebhookDelivery,
+    WebhookDeliveryList,
+    WebhookEndpointList,
+    WebhookEndpointWithSecret,
     WorkerList,
 )
 
 BASE, ADMIN_TOKEN = sys.argv[1], sys.argv[2]
+RECEIVER = sys.argv[3] if len(sys.argv) > 3 else None
 STEPS = 0
 
 
@@ -217,6 +238,42 @@ check(unshared.shareable is False, "the version is no longer shared")
 back = ok(release_latest.sync_detailed(legacy.id, client=pub, body=ReleaseRequest(schedule=Schedule.IMMEDIATELY)), Release, 201)
 check(back.items[0].version == "1.0.0" and back.items[0].previous_version == "1.1.0", "rolled back to 1.0.0")
 problem(release_latest.sync_detailed(legacy.id, client=pub, body=ReleaseRequest(schedule=Schedule.IMMEDIATELY)), 409, "nothing_to_release")
+
+# Webhooks: the subscriber registers an endpoint (its secret shown once), sends
+# it a test, reads the delivery until it succeeded, and finds the test and its
+# early update in the feed.
+if RECEIVER:
+    endpoint = ok(create_endpoint.sync_detailed(subscriber.id, client=sub, body=CreateWebhookEndpoint(
+        url=f"{RECEIVER}/sink/client-flow", description="client flow")), WebhookEndpointWithSecret, 201)
+    check(endpoint.secret.startswith("whsec_") and endpoint.enabled and endpoint.previous_secret_expires_at is None,
+          "a new endpoint is enabled, with a secret")
+    check(EventType.INSTALLATION_UPDATED in endpoint.event_types and EventType.RELEASE_RELEASED not in endpoint.event_types,
+          "a subscriber's endpoint takes installation events by default")
+    problem(create_endpoint.sync_detailed(subscriber.id, client=sub, body=CreateWebhookEndpoint(
+        url=f"{RECEIVER}/sink/client-flow", event_types=["release.released"])), 422, "validation_failed")
+    endpoints = ok(list_endpoints.sync_detailed(subscriber.id, client=sub), WebhookEndpointList)
+    check([e.id for e in endpoints.items] == [endpoint.id], "the endpoint is listed")
+    sent = ok(test_endpoint.sync_detailed(subscriber.id, endpoint.id, client=sub), WebhookDelivery, 201)
+    check(sent.event_type == EventType.WEBHOOK_TEST and sent.endpoint_id == endpoint.id, "a test delivery")
+    deadline = time.monotonic() + 30
+    while True:
+        delivery = ok(get_delivery.sync_detailed(sent.id, client=sub), WebhookDelivery)
+        if delivery.status != DeliveryStatus.PENDING or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    check(delivery.status == DeliveryStatus.SUCCEEDED and delivery.attempts and delivery.attempts[-1].status_code == 204,
+          f"the test delivery succeeded: {delivery.to_dict()}")
+    listed = ok(list_account_deliveries.sync_detailed(subscriber.id, client=sub, endpoint_id=endpoint.id,
+                                                      event_type=EventType.WEBHOOK_TEST), WebhookDeliveryList)
+    check([d.id for d in listed.items] == [sent.id], "deliveries filter by endpoint and type")
+    feed = ok(list_events.sync_detailed(subscriber.id, client=sub), EventFeed)
+    by_id = {e.id: e for e in feed.items}
+    check(sent.event_id in by_id and by_id[sent.event_id].type_ == EventType.WEBHOOK_TEST, "the test is in the feed")
+    check(by_id[sent.event_id].data["endpoint_id"] == str(endpoint.id), "the test names its endpoint")
+    check(any(e.type_ == EventType.INSTALLATION_UPDATED for e in feed.items), "the early update is in the feed")
+    rest = ok(list_events.sync_detailed(subscriber.id, client=sub, after=feed.next_cursor), EventFeed)
+    check(rest.items == [] and rest.next_cursor == feed.next_cursor, "the feed ends with the same cursor")
+    problem(list_events.sync_detailed(subscriber.id, client=sub, after="not-a-cursor"), 422, "validation_failed")
 
 # What a caller may not see is a 404 problem; workers are listed.
 problem(get_pack.sync_detailed(uuid.uuid4(), client=pub), 404, "not_found")
