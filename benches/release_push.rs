@@ -4,8 +4,11 @@
 //! `cargo bench --bench release_push` (SQLite, N = 100,000). Options through
 //! the environment: `BENCH_INSTALLATIONS=N`, `BENCH_POSTGRES_URL=postgres://...`
 //! (a server where a scratch database may be created) to run on PostgreSQL,
-//! and `BENCH_IDEMPOTENCY_KEY=1` to send the release with an `Idempotency-Key`
-//! and time its replay too.
+//! `BENCH_IDEMPOTENCY_KEY=1` to send the release with an `Idempotency-Key`
+//! and time its replay too, and `BENCH_ENDPOINTS=1` to give every subscriber
+//! account a webhook endpoint first (all subscriber event types, to
+//! `http://127.0.0.1:9/hook`: no worker runs, nothing is sent), so the release
+//! also makes one delivery per installation; it prints how many it made.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,9 +16,12 @@ use std::time::Instant;
 use diesel::prelude::*;
 use packrelease::app::{Application, ServerConfig};
 use packrelease::clock::SystemClock;
-use packrelease::db::{self, DatabaseUrl};
-use packrelease::domain::webhooks::AddressPolicy;
+use packrelease::db::{self, DatabaseUrl, DbConnection};
+use packrelease::domain::event::{EventType, Side};
+use packrelease::domain::webhooks::{new_secret, AddressPolicy};
+use packrelease::schema::{accounts, webhook_deliveries};
 use packrelease::service::webhooks::UrlGuard;
+use packrelease::store::webhooks::{self as webhook_store, Endpoint};
 use serde_json::{json, Value};
 
 #[path = "../tests/api/seed.rs"]
@@ -81,6 +87,43 @@ fn database() -> (DatabaseUrl, String, Box<dyn FnOnce()>) {
     }
 }
 
+/// One enabled endpoint, subscribed to every subscriber event type, on each
+/// subscriber account of `publisher`, written as `service::webhooks::create_endpoint`
+/// writes them, in one transaction. Returns how many.
+fn endpoints(conn: &mut DbConnection, publisher: &str) -> usize {
+    let now = chrono::Utc::now().naive_utc();
+    let subscribers: Vec<String> = accounts::table
+        .filter(accounts::parent_id.eq(publisher))
+        .filter(accounts::kind.eq("subscriber"))
+        .select(accounts::id)
+        .load(conn)
+        .expect("subscribers");
+    let types = EventType::subscribable(Side::Subscriber);
+    conn.write_transaction::<_, diesel::result::Error, _>(|conn| {
+        for account in &subscribers {
+            let endpoint = Endpoint {
+                id: uuid::Uuid::now_v7().to_string(),
+                account_id: account.clone(),
+                url: "http://127.0.0.1:9/hook".into(),
+                description: None,
+                enabled: true,
+                disabled_reason: None,
+                secret: new_secret(),
+                previous_secret: None,
+                previous_secret_expires_at: None,
+                failing_since: None,
+                created_at: now,
+                updated_at: now,
+                deleted_at: None,
+            };
+            webhook_store::insert_endpoint(conn, &endpoint, &types)?;
+        }
+        Ok(())
+    })
+    .expect("endpoints");
+    subscribers.len()
+}
+
 fn main() {
     let n: usize = std::env::var("BENCH_INSTALLATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
     let (url, backend, cleanup) = database();
@@ -137,13 +180,18 @@ fn main() {
         let seeding = Instant::now();
         let mut conn = pool.get().expect("connection");
         seed::installations(&mut conn, &publisher, &group, &pack, &first, n, PER_ACCOUNT);
+        let with_endpoints = std::env::var("BENCH_ENDPOINTS").is_ok_and(|v| !v.is_empty() && v != "0");
+        let endpoint_count = if with_endpoints { endpoints(&mut conn, &publisher) } else { 0 };
         // A database at rest: fresh statistics, and (SQLite) the WAL checkpointed.
         diesel::sql_query("ANALYZE").execute(&mut conn).expect("analyze");
         if let packrelease::db::DbConnection::Sqlite(_) = &*conn {
             diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).expect("checkpoint");
         }
         drop(conn);
-        eprintln!("seeded {n} installations in {:.1}s", seeding.elapsed().as_secs_f64());
+        eprintln!(
+            "seeded {n} installations and {endpoint_count} webhook endpoints in {:.1}s",
+            seeding.elapsed().as_secs_f64()
+        );
 
         api.call("POST", &format!("/components/{component}/versions"), &token, Some(json!({"version": "2.0"}))).await;
         let draft = id(&api.call("POST", &format!("/integration-packs/{pack}/release-drafts"), &token, None).await);
@@ -153,7 +201,17 @@ fn main() {
         let release = api.call_keyed("POST", &path, &token, Some(body.clone()), key).await;
         let seconds = started.elapsed().as_secs_f64();
         assert_eq!(release["push_counts"]["applied"].as_i64(), Some(n as i64), "every installation pushed");
-        println!("backend={backend} installations={n} keyed={} seconds={seconds:.3}", key.is_some());
+        let deliveries: i64 = webhook_deliveries::table
+            .count()
+            .get_result(&mut pool.get().expect("connection"))
+            .expect("count deliveries");
+        if with_endpoints {
+            assert_eq!(deliveries, n as i64, "one delivery per installation");
+        }
+        println!(
+            "backend={backend} installations={n} keyed={} seconds={seconds:.3} endpoints={endpoint_count} deliveries={deliveries}",
+            key.is_some()
+        );
         if key.is_some() {
             let started = Instant::now();
             let replay = api.call_keyed("POST", &path, &token, Some(body), key).await;
