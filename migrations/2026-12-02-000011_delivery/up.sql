@@ -11,7 +11,7 @@ CREATE TABLE event_payloads (
 );
 
 -- The events one transaction wrote are sealed, as its last step, with one row
--- here. Its position comes from event_counter, whose row the sealing
+-- here (indexed by position: the feed's and the delivery job's order). Its position comes from event_counter, whose row the sealing
 -- transaction holds locked until it commits, so positions follow commit
 -- order: a feed reader that sees a position has already seen every lower one.
 CREATE TABLE event_counter (
@@ -22,6 +22,10 @@ INSERT INTO event_counter (name, value) VALUES ('events', 0);
 -- Claims of deliveries take this row's lock, so the per-endpoint bound holds
 -- across workers.
 INSERT INTO event_counter (name, value) VALUES ('delivery_claims', 0);
+-- The delivery job makes the deliveries of sealed batches after they commit,
+-- in position order, outside the transactions that wrote the events; this is
+-- the last position it has made deliveries for (under this row's lock).
+INSERT INTO event_counter (name, value) VALUES ('deliveries_made', 0);
 
 CREATE TABLE event_batches (
     id TEXT PRIMARY KEY,

@@ -12,6 +12,7 @@ use crate::delivery::{Attempt, OutboundMessage};
 use crate::domain::event::{DeliveryStatus, DisabledReason};
 use crate::domain::webhooks::{jittered, random_unit, RetrySchedule};
 use crate::error::AppResult;
+use crate::store::events as events_store;
 use crate::store::webhooks::{self as store, AttemptRow, ClaimLimits, Outcome};
 
 /// How deliveries are paced; every value configurable (`config::WebhookArgs`).
@@ -52,6 +53,24 @@ pub struct Outbound {
     pub round_failures: i64,
     pub claimed_at: NaiveDateTime,
     pub message: OutboundMessage,
+}
+
+/// How many sealed batches one transaction makes deliveries for at most.
+const BATCHES_PER_PASS: i64 = 100;
+
+/// Makes the deliveries of every event committed since the last pass (after
+/// the transactions that wrote them, so a release pays nothing for them), a
+/// transaction per `BATCHES_PER_PASS` batches. Returns how many were made.
+pub fn make_deliveries(conn: &mut DbConnection, now: DateTime<Utc>) -> AppResult<usize> {
+    let mut made = 0;
+    loop {
+        let (batches, deliveries) =
+            conn.write_transaction(|conn| events_store::make_deliveries(conn, now.naive_utc(), BATCHES_PER_PASS))?;
+        made += deliveries;
+        if batches < BATCHES_PER_PASS as usize {
+            return Ok(made);
+        }
+    }
 }
 
 /// Claims up to `take` due deliveries and renders their bodies, in one transaction.
@@ -215,8 +234,12 @@ fn endpoint_health(
     Ok(())
 }
 
-/// When the next pending delivery is due (or its lease lapses).
-pub fn next_due_at(conn: &mut DbConnection) -> AppResult<Option<DateTime<Utc>>> {
+/// When the job next has work: now, when events wait for their deliveries;
+/// otherwise when the next pending delivery is due (or its lease lapses).
+pub fn next_due_at(conn: &mut DbConnection, now: DateTime<Utc>) -> AppResult<Option<DateTime<Utc>>> {
+    if events_store::deliveries_to_make(conn)? {
+        return Ok(Some(now));
+    }
     Ok(store::next_attempt_at(conn)?.map(|at| at.and_utc()))
 }
 

@@ -76,24 +76,65 @@ pub fn count_for_release(conn: &mut DbConnection, release_id: &str, event_type: 
         .get_result(conn)
 }
 
-/// Seals the events of `batch_id`: makes their deliveries (one per event and
-/// enabled endpoint of its account subscribed to its type), then takes the
-/// next position, whose lock this transaction holds until it commits. The
+/// Seals the events of `batch_id`: takes the next position, whose lock this
+/// transaction holds until it commits, so positions follow commit order. The
 /// last statement of a transaction that wrote events.
 pub fn seal(conn: &mut DbConnection, batch_id: &str, at: NaiveDateTime) -> QueryResult<()> {
+    let position = next_counter(conn, "events")?;
+    diesel::insert_into(event_batches::table)
+        .values((
+            event_batches::id.eq(batch_id),
+            event_batches::position.eq(position),
+            event_batches::committed_at.eq(at),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Moves a counter on by one and returns its new value; its row stays locked
+/// until the transaction ends.
+fn next_counter(conn: &mut DbConnection, name: &str) -> QueryResult<i64> {
+    diesel::update(event_counter::table.find(name))
+        .set(event_counter::value.eq(event_counter::value + 1))
+        .execute(conn)?;
+    event_counter::table.find(name).select(event_counter::value).first(conn)
+}
+
+/// Makes the deliveries of the sealed batches not done yet, oldest position
+/// first, up to `max_batches`: one per event and enabled endpoint of its
+/// account that subscribes to its type and existed when the event was
+/// written. Serialised by the `deliveries_made` row, which records the last
+/// position done in the same transaction, so each batch is done exactly once
+/// and none is skipped (a batch commits with its position, in order). Returns
+/// (batches, deliveries) made.
+pub fn make_deliveries(conn: &mut DbConnection, at: NaiveDateTime, max_batches: i64) -> QueryResult<(usize, usize)> {
+    diesel::update(event_counter::table.find("deliveries_made"))
+        .set(event_counter::value.eq(event_counter::value))
+        .execute(conn)?;
+    let done: i64 = event_counter::table.find("deliveries_made").select(event_counter::value).first(conn)?;
+    let batches: Vec<(String, i64)> = event_batches::table
+        .filter(event_batches::position.gt(done))
+        .order(event_batches::position.asc())
+        .limit(max_batches)
+        .select((event_batches::id, event_batches::position))
+        .load(conn)?;
+    let Some(last) = batches.last().map(|(_, position)| *position) else { return Ok((0, 0)) };
+    let ids: Vec<String> = batches.iter().map(|(id, _)| id.clone()).collect();
     let delivery_id = sql_id(conn.backend(), "dlv_", at);
+    // Each event meets its own account's endpoints, then their types by
+    // (endpoint, type); never the types by type alone, which PostgreSQL picks
+    // when it thinks a batch just written holds one event (10^8 rows at 100,000).
     let rows = events::table
+        .inner_join(webhook_endpoints::table.on(webhook_endpoints::account_id.eq(events::account_id)))
         .inner_join(
-            webhook_endpoint_event_types::table.on(webhook_endpoint_event_types::event_type.eq(events::event_type)),
+            webhook_endpoint_event_types::table.on(webhook_endpoint_event_types::endpoint_id
+                .eq(webhook_endpoints::id)
+                .and(webhook_endpoint_event_types::event_type.eq(events::event_type))),
         )
-        .inner_join(
-            webhook_endpoints::table.on(webhook_endpoints::id
-                .eq(webhook_endpoint_event_types::endpoint_id)
-                .and(webhook_endpoints::account_id.eq(events::account_id))),
-        )
-        .filter(events::batch_id.eq(batch_id))
+        .filter(events::batch_id.eq_any(&ids))
         .filter(webhook_endpoints::enabled.eq(true))
         .filter(webhook_endpoints::deleted_at.is_null())
+        .filter(webhook_endpoints::created_at.le(events::created_at))
         .select((
             delivery_id,
             events::id,
@@ -109,7 +150,11 @@ pub fn seal(conn: &mut DbConnection, batch_id: &str, at: NaiveDateTime) -> Query
             at.into_sql::<Timestamp>(),
             at.into_sql::<Timestamp>(),
         ));
-    super::on_backend!(conn, |c| diesel::insert_into(webhook_deliveries::table)
+    if let DbConnection::Postgresql(pg) = conn {
+        // The join order above, as written (until the end of this transaction).
+        diesel::sql_query("SET LOCAL join_collapse_limit = 1").execute(pg)?;
+    }
+    let made = super::on_backend!(conn, |c| diesel::insert_into(webhook_deliveries::table)
         .values(rows)
         .into_columns((
             webhook_deliveries::id,
@@ -127,18 +172,14 @@ pub fn seal(conn: &mut DbConnection, batch_id: &str, at: NaiveDateTime) -> Query
             webhook_deliveries::updated_at,
         ))
         .execute(c))?;
-    diesel::update(event_counter::table.find("events"))
-        .set(event_counter::value.eq(event_counter::value + 1))
-        .execute(conn)?;
-    let position: i64 = event_counter::table.find("events").select(event_counter::value).first(conn)?;
-    diesel::insert_into(event_batches::table)
-        .values((
-            event_batches::id.eq(batch_id),
-            event_batches::position.eq(position),
-            event_batches::committed_at.eq(at),
-        ))
-        .execute(conn)
-        .map(drop)
+    diesel::update(event_counter::table.find("deliveries_made")).set(event_counter::value.eq(last)).execute(conn)?;
+    Ok((batches.len(), made))
+}
+
+/// Whether sealed batches wait for their deliveries to be made.
+pub fn deliveries_to_make(conn: &mut DbConnection) -> QueryResult<bool> {
+    let done: i64 = event_counter::table.find("deliveries_made").select(event_counter::value).first(conn)?;
+    diesel::select(diesel::dsl::exists(event_batches::table.filter(event_batches::position.gt(done)))).get_result(conn)
 }
 
 /// Where a feed page starts: after this event.

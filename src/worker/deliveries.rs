@@ -88,6 +88,10 @@ impl Job for Deliveries {
 
     fn run(&mut self, conn: &mut DbConnection, ctx: &JobContext) -> AppResult<JobPass> {
         let results = self.results(ctx.doorbell);
+        let made = deliveries::make_deliveries(conn, ctx.now())?;
+        if made > 0 {
+            tracing::debug!(made, "made webhook deliveries");
+        }
         let free = self.rules.max_in_flight.saturating_sub(self.in_flight.load(Ordering::SeqCst));
         let claimed = deliveries::claim_due(conn, ctx.now(), &self.rules, free)?;
         let full = claimed.len() == free;
@@ -102,7 +106,7 @@ impl Job for Deliveries {
             });
         }
         // With every slot taken, the recorder's ring says when one frees.
-        let next_due = if full { None } else { deliveries::next_due_at(conn)? };
+        let next_due = if full { None } else { deliveries::next_due_at(conn, ctx.now())? };
         Ok(JobPass { next_due, ..pass })
     }
 }

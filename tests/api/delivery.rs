@@ -46,6 +46,11 @@ async fn endpoint(app: &TestApp, account: &Actor, url: &str, event_types: Option
     app.post(&format!("/api/v1/accounts/{}/webhook-endpoints", account.id), &account.token, body).await.expect(201)
 }
 
+/// What the delivery job does first: the deliveries of events committed since.
+fn make_deliveries(app: &TestApp) -> usize {
+    app.db(|c| packrelease::service::deliveries::make_deliveries(c, app.clock_now()).unwrap())
+}
+
 fn deliveries_of(app: &TestApp, status: &str) -> i64 {
     app.db(|c| webhook_deliveries::table.filter(webhook_deliveries::status.eq(status)).count().get_result(c).unwrap())
 }
@@ -213,7 +218,8 @@ backend_tests! {
         let hook = endpoint(&app, &subscribers[0], &receiver.url("/hooks"), None).await;
         let secret = hook["secret"].as_str().unwrap().to_string();
         let release = app.release_now(&acme, &pack).await;
-        assert_eq!(release["delivery_counts"], json!({"pending": 1, "succeeded": 0, "failed": 0, "canceled": 0}));
+        let none = json!({"pending": 0, "succeeded": 0, "failed": 0, "canceled": 0});
+        assert_eq!(release["delivery_counts"], none, "the delivery job makes them once the release has committed");
 
         let mut worker = app.delivery_worker(test_rules());
         assert_eq!(worker.deliver(), 1);
@@ -336,6 +342,7 @@ backend_tests! {
         let (pack, _, _, subscribers, _) = app.installed_pack(&acme, 1).await;
         let hook = endpoint(&app, &subscribers[0], "http://127.0.0.1:9/", None).await;
         app.release_now(&acme, &pack).await;
+        make_deliveries(&app);
         assert_eq!(deliveries_of(&app, "pending"), 1);
         let path = format!("/api/v1/accounts/{}/webhook-endpoints/{}", subscribers[0].id, hook["id"].as_str().unwrap());
         let off = app.patch(&path, &subscribers[0].token, json!({"enabled": false})).await.expect(200);
@@ -477,5 +484,31 @@ backend_tests! {
         assert_eq!(types(&feed), ["installation.update_scheduled"]);
         assert_eq!(feed[0]["data"]["installation_id"], installation["id"]);
         assert_eq!(feed[0]["data"]["due_at"], "2026-12-10T05:00:00Z");
+    }
+
+    async fn deliveries_are_made_once_for_endpoints_enabled_when_the_job_runs_and_registered_before_the_event(app: TestApp) {
+        let acme = app.publisher("Acme").await;
+        let (pack, component, _, subscribers, _) = app.installed_pack(&acme, 3).await;
+        let hooks = [
+            endpoint(&app, &subscribers[0], "http://127.0.0.1:9/a", None).await,
+            endpoint(&app, &subscribers[1], "http://127.0.0.1:9/b", Some(json!(["installation.update_canceled"]))).await,
+            endpoint(&app, &subscribers[2], "http://127.0.0.1:9/c", None).await,
+        ];
+        app.release_now(&acme, &pack).await;
+        // Disabled before the job ran: nothing is made for it.
+        let path = format!("/api/v1/accounts/{}/webhook-endpoints/{}", subscribers[2].id, hooks[2]["id"].as_str().unwrap());
+        app.patch(&path, &subscribers[2].token, json!({"enabled": false})).await.expect(200);
+        // Registered after the event: it does not get it.
+        app.clock.advance(Duration::seconds(1));
+        endpoint(&app, &acme, "http://127.0.0.1:9/late", None).await;
+        endpoint(&app, &subscribers[1], "http://127.0.0.1:9/late", None).await;
+        assert_eq!(make_deliveries(&app), 1, "only the subscribed, enabled endpoint that existed then");
+        assert_eq!(make_deliveries(&app), 0, "each batch once");
+        let made = app.get(&format!("/api/v1/accounts/{}/webhook-deliveries", subscribers[0].id), &subscribers[0].token).await.expect(200);
+        assert_eq!(made["items"][0]["endpoint_id"], hooks[0]["id"]);
+        // The next release reaches the late endpoints too.
+        app.version(&acme, &component, "1.2").await;
+        app.release_now(&acme, &pack).await;
+        assert_eq!(make_deliveries(&app), 1 + 1 + 1, "subscriber 0, subscriber 1's new endpoint, the publisher's release.released");
     }
 }
