@@ -63,6 +63,10 @@ const BATCHES_PER_PASS: i64 = 100;
 /// transaction per `BATCHES_PER_PASS` batches. Returns how many were made.
 pub fn make_deliveries(conn: &mut DbConnection, now: DateTime<Utc>) -> AppResult<usize> {
     let mut made = 0;
+    // A read first: most passes find nothing to make and need no write.
+    if !events_store::deliveries_to_make(conn)? {
+        return Ok(0);
+    }
     loop {
         let (batches, deliveries) =
             conn.write_transaction(|conn| events_store::make_deliveries(conn, now.naive_utc(), BATCHES_PER_PASS))?;
@@ -80,10 +84,10 @@ pub fn claim_due(
     rules: &DeliveryRules,
     take: usize,
 ) -> AppResult<Vec<Outbound>> {
-    if take == 0 {
+    let at = now.naive_utc();
+    if take == 0 || !store::any_due(conn, at)? {
         return Ok(Vec::new());
     }
-    let at = now.naive_utc();
     let lease = chrono::Duration::from_std(rules.lease).unwrap_or(chrono::Duration::seconds(60));
     let limits = ClaimLimits { take, per_endpoint: rules.per_endpoint, lease_until: at + lease };
     let claim_token = super::new_id();

@@ -323,6 +323,17 @@ pub fn fail_unsendable(conn: &mut DbConnection, ids: &[String], at: NaiveDateTim
         .execute(conn)
 }
 
+/// Whether any delivery is due and free to claim (a read, before a claim's write).
+pub fn any_due(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        webhook_deliveries::table
+            .filter(webhook_deliveries::status.eq(DeliveryStatus::Pending))
+            .filter(webhook_deliveries::next_attempt_at.le(now))
+            .filter(webhook_deliveries::lease_until.is_null().or(webhook_deliveries::lease_until.le(now))),
+    ))
+    .get_result(conn)
+}
+
 /// A delivery the worker claimed, with where it goes.
 pub struct Claimed {
     pub delivery: Delivery,
