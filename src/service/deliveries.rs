@@ -13,7 +13,7 @@ use crate::domain::event::{DeliveryStatus, DisabledReason};
 use crate::domain::webhooks::{jittered, random_unit, RetrySchedule};
 use crate::error::AppResult;
 use crate::store::events as events_store;
-use crate::store::webhooks::{self as store, AttemptRow, ClaimLimits, Outcome};
+use crate::store::webhooks::{self as store, AttemptRow, ClaimLimits, Endpoint, Outcome};
 
 /// How deliveries are paced; every value configurable (`config::WebhookArgs`).
 #[derive(Debug, Clone)]
@@ -147,7 +147,12 @@ pub fn record_attempts(
     results: &[(Outbound, Attempt)],
 ) -> AppResult<Recorded> {
     let at = now.naive_utc();
+    let mut endpoint_ids: Vec<String> = results.iter().map(|(o, _)| o.endpoint_id.clone()).collect();
+    endpoint_ids.sort_unstable();
+    endpoint_ids.dedup();
     conn.write_transaction(|conn| {
+        // The batch's endpoints, read once; only those whose health changes are written.
+        let mut endpoints = store::endpoints_by_id(conn, &endpoint_ids)?;
         let mut recorded = Recorded::default();
         for (outbound, attempt) in results {
             let (status, next_attempt_at) = next_state(now, rules, outbound, attempt);
@@ -174,7 +179,9 @@ pub fn record_attempts(
             } else {
                 recorded.failed += 1;
             }
-            endpoint_health(conn, &outbound.endpoint_id, attempt, at, rules)?;
+            if let Some(endpoint) = endpoints.get_mut(&outbound.endpoint_id) {
+                endpoint_health(conn, endpoint, attempt, at, rules)?;
+            }
         }
         Ok(recorded)
     })
@@ -209,16 +216,17 @@ fn next_state(
 /// for `disable_after`, disable it (and cancel what it still had to receive).
 fn endpoint_health(
     conn: &mut DbConnection,
-    endpoint_id: &str,
+    endpoint: &mut Endpoint,
     attempt: &Attempt,
     at: NaiveDateTime,
     rules: &DeliveryRules,
 ) -> AppResult<()> {
-    let Some(mut endpoint) = store::find_endpoint(conn, endpoint_id)? else { return Ok(()) };
+    if endpoint.deleted_at.is_some() {
+        return Ok(());
+    }
     if attempt.succeeded() {
-        if endpoint.failing_since.is_some() {
-            endpoint.failing_since = None;
-            store::save_endpoint(conn, &endpoint)?;
+        if endpoint.failing_since.take().is_some() {
+            store::save_endpoint(conn, endpoint)?;
         }
         return Ok(());
     }
@@ -227,14 +235,20 @@ fn endpoint_health(
     }
     if attempt.gone() {
         tracing::warn!(endpoint = %endpoint.id, "webhook endpoint answered 410 Gone; it is disabled");
-        return disable(conn, &mut endpoint, DisabledReason::Gone, at);
+        return disable(conn, endpoint, DisabledReason::Gone, at);
     }
-    let since = *endpoint.failing_since.get_or_insert(at);
+    let since = match endpoint.failing_since {
+        Some(since) => since,
+        None => {
+            endpoint.failing_since = Some(at);
+            store::save_endpoint(conn, endpoint)?;
+            at
+        }
+    };
     if at - since >= rules.disable_after {
         tracing::warn!(endpoint = %endpoint.id, failing_since = %since, "webhook endpoint failing too long; it is disabled");
-        return disable(conn, &mut endpoint, DisabledReason::Failing, at);
+        return disable(conn, endpoint, DisabledReason::Failing, at);
     }
-    store::save_endpoint(conn, &endpoint)?;
     Ok(())
 }
 
