@@ -32,6 +32,8 @@ CREATE TABLE event_batches (
     position BIGINT NOT NULL UNIQUE,
     committed_at TIMESTAMP NOT NULL
 );
+-- Retention removes whole batches by age (one row per transaction, not per event).
+CREATE INDEX event_batches_committed_idx ON event_batches (committed_at);
 
 -- fact: what the event reports (type, release, installation, schedule
 -- revision); a job that runs again cannot write a second event for it.
@@ -53,7 +55,6 @@ CREATE TABLE events (
 );
 CREATE INDEX events_account_idx ON events (account_id, batch_id);
 CREATE INDEX events_batch_idx ON events (batch_id);
-CREATE INDEX events_created_idx ON events (created_at);
 
 -- An endpoint is never deleted while its deliveries are kept: deleting marks it.
 CREATE TABLE webhook_endpoints (

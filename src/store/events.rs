@@ -241,19 +241,21 @@ pub fn find_many(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<Sto
     Ok(rows.into_iter().map(|(event, position, payload)| StoredEvent { event, position, payload }).collect())
 }
 
-/// Removes events created before `before`, and the payloads and batches no
-/// event uses any more. Returns how many events went.
+/// Removes the events of batches committed before `before`, their payloads
+/// and the batches. Returns how many events went.
 pub fn remove_older_than(conn: &mut DbConnection, before: NaiveDateTime) -> QueryResult<usize> {
-    let removed = diesel::delete(events::table.filter(events::created_at.lt(before))).execute(conn)?;
+    let old_batches = event_batches::table.filter(event_batches::committed_at.lt(before)).select(event_batches::id);
+    let removed = diesel::delete(events::table.filter(events::batch_id.eq_any(old_batches))).execute(conn)?;
     if removed > 0 {
-        diesel::delete(event_payloads::table.filter(diesel::dsl::not(diesel::dsl::exists(
-            events::table.filter(events::payload_id.eq(event_payloads::id)),
-        ))))
-        .execute(conn)?;
-        diesel::delete(event_batches::table.filter(event_batches::committed_at.lt(before)).filter(diesel::dsl::not(
-            diesel::dsl::exists(events::table.filter(events::batch_id.eq(event_batches::id))),
-        )))
+        diesel::delete(
+            event_payloads::table.filter(diesel::dsl::not(diesel::dsl::exists(
+                events::table.filter(events::payload_id.eq(event_payloads::id)),
+            ))),
+        )
         .execute(conn)?;
     }
+    // A batch's position is never reused: the feed's and the delivery job's
+    // cursors stay valid without it.
+    diesel::delete(event_batches::table.filter(event_batches::committed_at.lt(before))).execute(conn)?;
     Ok(removed)
 }
