@@ -208,6 +208,10 @@ fn seed(conn: &mut DbConnection, receiver: &str, endpoints: usize, n: usize) {
                 event_batches::committed_at.eq(at),
             ))
             .execute(conn)?;
+        // The deliveries above stand for those the delivery job made of this batch.
+        diesel::update(event_counter::table.find("deliveries_made"))
+            .set(event_counter::value.eq(position))
+            .execute(conn)?;
         Ok(())
     })
     .expect("seed deliveries");

@@ -247,11 +247,9 @@ pub fn remove_older_than(conn: &mut DbConnection, before: NaiveDateTime) -> Quer
     let old_batches = event_batches::table.filter(event_batches::committed_at.lt(before)).select(event_batches::id);
     let removed = diesel::delete(events::table.filter(events::batch_id.eq_any(old_batches))).execute(conn)?;
     if removed > 0 {
-        diesel::delete(
-            event_payloads::table.filter(diesel::dsl::not(diesel::dsl::exists(
-                events::table.filter(events::payload_id.eq(event_payloads::id)),
-            ))),
-        )
+        diesel::delete(event_payloads::table.filter(diesel::dsl::not(diesel::dsl::exists(
+            events::table.filter(events::payload_id.eq(event_payloads::id)),
+        ))))
         .execute(conn)?;
     }
     // A batch's position is never reused: the feed's and the delivery job's
