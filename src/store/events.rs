@@ -218,18 +218,6 @@ pub fn feed(
     Ok(rows.into_iter().map(|(event, position, payload)| StoredEvent { event, position, payload }).collect())
 }
 
-/// One event with its payload, once committed.
-pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<StoredEvent>> {
-    let row: Option<(EventRow, i64, String)> = events::table
-        .inner_join(event_batches::table)
-        .inner_join(event_payloads::table)
-        .filter(events::id.eq(id))
-        .select((EventRow::as_select(), event_batches::position, event_payloads::data))
-        .first(conn)
-        .optional()?;
-    Ok(row.map(|(event, position, payload)| StoredEvent { event, position, payload }))
-}
-
 /// Events of these ids, with their payloads (the bodies of a batch of deliveries).
 pub fn find_many(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<StoredEvent>> {
     let rows: Vec<(EventRow, i64, String)> = events::table
