@@ -511,4 +511,28 @@ backend_tests! {
         app.release_now(&acme, &pack).await;
         assert_eq!(make_deliveries(&app), 1 + 1 + 1, "subscriber 0, subscriber 1's new endpoint, the publisher's release.released");
     }
+
+    async fn an_account_requeues_its_endpoints_failed_deliveries_since_an_instant(app: TestApp) {
+        let receiver = Receiver::start();
+        receiver.script(std::iter::repeat_n(Answer::Status(500), 4));
+        let acme = app.publisher("Acme").await;
+        let hook = endpoint(&app, &acme, &receiver.url("/"), None).await;
+        let base = format!("/api/v1/accounts/{}/webhook-endpoints/{}", acme.id, hook["id"].as_str().unwrap());
+        app.post(&format!("{base}/test"), &acme.token, json!({})).await.expect(201);
+        let mut worker = app.delivery_worker(test_rules());
+        for _ in 0..4 {
+            worker.deliver();
+            app.clock.advance(Duration::seconds(2));
+        }
+        assert_eq!(deliveries_of(&app, "failed"), 1);
+        let later = json!({"since": "2026-11-26T00:00:00Z"});
+        assert_eq!(app.post(&format!("{base}/redeliver-failed"), &acme.token, later).await.expect(200)["requeued"], 0);
+        let subscriber = app.subscriber(&acme, "Customer").await;
+        let theirs = format!("/api/v1/accounts/{}/webhook-endpoints/{}/redeliver-failed", subscriber.id, hook["id"].as_str().unwrap());
+        app.post(&theirs, &subscriber.token, json!({})).await.assert_problem(404, "not_found");
+        assert_eq!(app.post(&format!("{base}/redeliver-failed"), &acme.token, json!({})).await.expect(200)["requeued"], 1);
+        worker.deliver();
+        assert_eq!(deliveries_of(&app, "succeeded"), 1);
+        assert_eq!(receiver.received().len(), 5);
+    }
 }
