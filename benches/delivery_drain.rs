@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use diesel::prelude::*;
 use packrelease::clock::SystemClock;
-use packrelease::db::{self, DatabaseUrl, DbConnection};
+use packrelease::db::{self, DbConnection};
 use packrelease::delivery::{Sender, SenderConfig, SystemResolver};
 use packrelease::domain::event::{DeliveryStatus, EventType, Side};
 use packrelease::domain::webhooks::{new_secret, AddressPolicy};
@@ -36,6 +36,8 @@ use packrelease::store::webhooks::{self as webhook_store, Delivery, Endpoint};
 use packrelease::worker::{Deliveries, Worker, DELIVERIES};
 use serde_json::json;
 
+#[path = "support/database.rs"]
+mod database;
 #[path = "support/receiver.rs"]
 mod receiver;
 
@@ -44,33 +46,6 @@ const ALLOWED_NETWORKS: &str = "127.0.0.0/8";
 
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// A scratch database: a SQLite temp file, or a PostgreSQL database created
-/// on BENCH_POSTGRES_URL's server and dropped afterwards.
-fn database() -> (DatabaseUrl, &'static str, Box<dyn FnOnce()>) {
-    match std::env::var("BENCH_POSTGRES_URL") {
-        Ok(server) if !server.is_empty() => {
-            let name = format!("packrelease_bench_{}", uuid::Uuid::now_v7().simple());
-            let mut conn = PgConnection::establish(&server).expect("connect to PostgreSQL");
-            diesel::sql_query(format!("CREATE DATABASE \"{name}\"")).execute(&mut conn).expect("create database");
-            let base = server.split('?').next().unwrap_or(&server);
-            let url = format!("{}/{name}", base.rsplit_once('/').map_or(base, |(head, _)| head));
-            let drop_db = Box::new(move || {
-                if let Ok(mut conn) = PgConnection::establish(&server) {
-                    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                        .execute(&mut conn);
-                }
-            });
-            (DatabaseUrl::parse(&url).expect("url"), "postgres", drop_db)
-        }
-        _ => {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let path = dir.path().join("bench.db");
-            let url = DatabaseUrl::parse(path.to_str().expect("path")).expect("url");
-            (url, "sqlite", Box::new(move || drop(dir)))
-        }
-    }
 }
 
 /// An id shaped like `store::events::sql_id`'s: the prefix, the instant in
@@ -262,7 +237,7 @@ fn main() {
     assert!(receiver_addr.starts_with("127.0.0.1:"), "the receiver must listen on 127.0.0.1");
     let received_before = receiver::count(&receiver_addr).expect("the receiver answers /count");
 
-    let (url, backend, cleanup) = database();
+    let (url, backend, cleanup) = database::database();
     let pool = db::open(&url, pool_size).expect("open database");
     let seeding = Instant::now();
     seed(&mut pool.get().expect("connection"), &receiver_addr, endpoints, n);

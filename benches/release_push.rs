@@ -16,7 +16,7 @@ use std::time::Instant;
 use diesel::prelude::*;
 use packrelease::app::{Application, ServerConfig};
 use packrelease::clock::SystemClock;
-use packrelease::db::{self, DatabaseUrl, DbConnection};
+use packrelease::db::{self, DbConnection};
 use packrelease::domain::event::{EventType, Side};
 use packrelease::domain::webhooks::{new_secret, AddressPolicy};
 use packrelease::schema::{accounts, webhook_deliveries};
@@ -24,6 +24,8 @@ use packrelease::service::webhooks::UrlGuard;
 use packrelease::store::webhooks::{self as webhook_store, Endpoint};
 use serde_json::{json, Value};
 
+#[path = "support/database.rs"]
+mod database;
 #[path = "../tests/api/seed.rs"]
 mod seed;
 
@@ -60,31 +62,6 @@ impl Api {
 
 fn id(value: &Value) -> String {
     value["id"].as_str().expect("id").to_string()
-}
-
-fn database() -> (DatabaseUrl, String, Box<dyn FnOnce()>) {
-    match std::env::var("BENCH_POSTGRES_URL") {
-        Ok(server) if !server.is_empty() => {
-            let name = format!("packrelease_bench_{}", uuid::Uuid::now_v7().simple());
-            let mut conn = PgConnection::establish(&server).expect("connect to PostgreSQL");
-            diesel::sql_query(format!("CREATE DATABASE \"{name}\"")).execute(&mut conn).expect("create database");
-            let base = server.split('?').next().unwrap_or(&server);
-            let url = format!("{}/{name}", base.rsplit_once('/').map_or(base, |(head, _)| head));
-            let drop_db = Box::new(move || {
-                if let Ok(mut conn) = PgConnection::establish(&server) {
-                    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                        .execute(&mut conn);
-                }
-            });
-            (DatabaseUrl::parse(&url).expect("url"), "postgres".into(), drop_db)
-        }
-        _ => {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let path = dir.path().join("bench.db");
-            let url = DatabaseUrl::parse(path.to_str().expect("path")).expect("url");
-            (url, "sqlite".into(), Box::new(move || drop(dir)))
-        }
-    }
 }
 
 /// One enabled endpoint, subscribed to every subscriber event type, on each
@@ -126,7 +103,7 @@ fn endpoints(conn: &mut DbConnection, publisher: &str) -> usize {
 
 fn main() {
     let n: usize = std::env::var("BENCH_INSTALLATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
-    let (url, backend, cleanup) = database();
+    let (url, backend, cleanup) = database::database();
     let pool = db::open(&url, 8).expect("open database");
     actix_web::rt::System::new().block_on(async {
         let config = ServerConfig {
