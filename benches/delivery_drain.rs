@@ -27,7 +27,7 @@ use packrelease::clock::SystemClock;
 use packrelease::db::{self, DbConnection};
 use packrelease::delivery::{Sender, SenderConfig, SystemResolver};
 use packrelease::domain::event::{DeliveryStatus, EventType, Side};
-use packrelease::domain::webhooks::{new_secret, AddressPolicy};
+use packrelease::domain::webhooks::AddressPolicy;
 use packrelease::schema::{accounts, event_batches, event_counter, event_payloads, webhook_deliveries, worker_jobs};
 use packrelease::service::accounts as account_service;
 use packrelease::service::deliveries::DeliveryRules;
@@ -82,21 +82,7 @@ fn seed(conn: &mut DbConnection, receiver: &str, endpoints: usize, n: usize) {
     let endpoint_rows: Vec<Endpoint> = account_ids
         .iter()
         .enumerate()
-        .map(|(i, account)| Endpoint {
-            id: uuid::Uuid::now_v7().to_string(),
-            account_id: account.clone(),
-            url: format!("http://{receiver}/hooks/{i}"),
-            description: None,
-            enabled: true,
-            disabled_reason: None,
-            secret: new_secret(),
-            previous_secret: None,
-            previous_secret_expires_at: None,
-            failing_since: None,
-            created_at: at,
-            updated_at: at,
-            deleted_at: None,
-        })
+        .map(|(i, account)| Endpoint::new(account, format!("http://{receiver}/hooks/{i}"), None, at))
         .collect();
     let (batch_id, payload_id, release_id) =
         (uuid::Uuid::now_v7().to_string(), uuid::Uuid::now_v7().to_string(), uuid::Uuid::now_v7().to_string());

@@ -18,7 +18,7 @@ use packrelease::app::{Application, ServerConfig};
 use packrelease::clock::SystemClock;
 use packrelease::db::{self, DbConnection};
 use packrelease::domain::event::{EventType, Side};
-use packrelease::domain::webhooks::{new_secret, AddressPolicy};
+use packrelease::domain::webhooks::AddressPolicy;
 use packrelease::schema::{accounts, webhook_deliveries};
 use packrelease::service::webhooks::UrlGuard;
 use packrelease::store::webhooks::{self as webhook_store, Endpoint};
@@ -78,21 +78,7 @@ fn endpoints(conn: &mut DbConnection, publisher: &str) -> usize {
     let types = EventType::subscribable(Side::Subscriber);
     conn.write_transaction::<_, diesel::result::Error, _>(|conn| {
         for account in &subscribers {
-            let endpoint = Endpoint {
-                id: uuid::Uuid::now_v7().to_string(),
-                account_id: account.clone(),
-                url: "http://127.0.0.1:9/hook".into(),
-                description: None,
-                enabled: true,
-                disabled_reason: None,
-                secret: new_secret(),
-                previous_secret: None,
-                previous_secret_expires_at: None,
-                failing_since: None,
-                created_at: now,
-                updated_at: now,
-                deleted_at: None,
-            };
+            let endpoint = Endpoint::new(account, "http://127.0.0.1:9/hook".into(), None, now);
             webhook_store::insert_endpoint(conn, &endpoint, &types)?;
         }
         Ok(())

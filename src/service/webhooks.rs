@@ -164,22 +164,8 @@ pub fn create_endpoint(
         || description(input.description),
         || event_types(&account, input.event_types),
     )?;
-    let secret = rules::new_secret();
-    let endpoint = Endpoint {
-        id: super::new_id(),
-        account_id: account.id,
-        url,
-        description,
-        enabled: true,
-        disabled_reason: None,
-        secret: secret.clone(),
-        previous_secret: None,
-        previous_secret_expires_at: None,
-        failing_since: None,
-        created_at: ctx.now(),
-        updated_at: ctx.now(),
-        deleted_at: None,
-    };
+    let endpoint = Endpoint::new(&account.id, url, description, ctx.now());
+    let secret = endpoint.secret.clone();
     conn.write_transaction(|conn| store::insert_endpoint(conn, &endpoint, &types))?;
     Ok((EndpointView { endpoint, event_types: types, previous_secret_expires_at: None }, secret))
 }

@@ -33,6 +33,25 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// A new enabled endpoint of `account_id`, with a new secret, registered `at`.
+    pub fn new(account_id: &str, url: String, description: Option<String>, at: NaiveDateTime) -> Self {
+        Self {
+            id: uuid::Uuid::now_v7().to_string(),
+            account_id: account_id.to_string(),
+            url,
+            description,
+            enabled: true,
+            disabled_reason: None,
+            secret: crate::domain::webhooks::new_secret(),
+            previous_secret: None,
+            previous_secret_expires_at: None,
+            failing_since: None,
+            created_at: at,
+            updated_at: at,
+            deleted_at: None,
+        }
+    }
+
     /// The secrets that sign now: the current one, and the one it replaced
     /// until its grace period ends.
     pub fn signing_secrets(&self, now: NaiveDateTime) -> Vec<String> {
