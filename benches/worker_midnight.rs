@@ -111,6 +111,7 @@ fn run(backend: &str, url: &str, workers: usize, packs_wanted: usize, per_pack: 
 }
 
 fn main() {
+    packrelease::db::prepare_postgres_client();
     let packs_wanted = env_number("BENCH_PACKS", 1_000);
     let per_pack = env_number("BENCH_PER_PACK", 100);
     match std::env::var("BENCH_POSTGRES_URL") {

@@ -136,6 +136,7 @@ impl DatabaseUrl {
     pub fn establish(&self) -> Result<DbConnection, ConnectError> {
         match self.backend {
             Backend::Postgres => {
+                prepare_postgres_client();
                 let mut conn =
                     PgConnection::establish(&self.target).map_err(|e| ConnectError::classify(e.to_string()))?;
                 // A client killed mid-statement leaves its backend running, holding
@@ -239,6 +240,18 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, String> {
             .map_err(|e| format!("cannot release the migration lock: {e}"))?;
     }
     result
+}
+
+/// Readies OpenSSL, which libpq uses for TLS, before the first PostgreSQL
+/// connection. By default OpenSSL frees its global state in an exit handler,
+/// and a thread still using a connection at exit (a pool's, a worker's) can
+/// then crash the process in freed memory: CI saw the test binary end in
+/// SIGSEGV after every test had passed. Initialising it first, through
+/// `openssl-sys` (which asks for `OPENSSL_INIT_NO_ATEXIT`), leaves the exit
+/// handler out; the kernel frees the memory anyway. Call it before any other
+/// code connects to PostgreSQL; later calls do nothing.
+pub fn prepare_postgres_client() {
+    openssl_sys::init();
 }
 
 /// The r2d2 manager: connects with the backend the URL names (never by trial,

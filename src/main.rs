@@ -46,6 +46,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    packrelease::db::prepare_postgres_client();
     let cli = Cli::parse();
     packrelease::config::init_logging(&cli.log);
     packrelease::config::exit_code(run(cli))

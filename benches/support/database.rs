@@ -9,6 +9,7 @@ use packrelease::db::DatabaseUrl;
 pub fn database() -> (DatabaseUrl, &'static str, Box<dyn FnOnce()>) {
     match std::env::var("BENCH_POSTGRES_URL") {
         Ok(server) if !server.is_empty() => {
+            packrelease::db::prepare_postgres_client();
             let name = format!("packrelease_bench_{}", uuid::Uuid::now_v7().simple());
             let mut conn = PgConnection::establish(&server).expect("connect to PostgreSQL");
             diesel::sql_query(format!("CREATE DATABASE \"{name}\"")).execute(&mut conn).expect("create database");

@@ -26,6 +26,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    packrelease::db::prepare_postgres_client();
     let cli = Cli::parse();
     packrelease::config::init_logging(&cli.log);
     packrelease::config::exit_code(run(cli))

@@ -69,7 +69,10 @@ impl Drop for TestDb {
 /// The PostgreSQL server tests run against, if any. With `CI=true` its absence is a failure.
 pub fn postgres_server() -> Option<String> {
     match std::env::var(POSTGRES_URL_VAR) {
-        Ok(url) if !url.is_empty() => Some(url),
+        Ok(url) if !url.is_empty() => {
+            db::prepare_postgres_client();
+            Some(url)
+        }
         _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
             panic!("CI=true but {POSTGRES_URL_VAR} is not set: PostgreSQL tests must run in CI")
         }

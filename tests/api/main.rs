@@ -16,6 +16,7 @@ mod errors;
 mod findings;
 mod migrations;
 mod packs;
+mod process_exit;
 mod races;
 mod receiver;
 mod releases;
