@@ -10,10 +10,14 @@ use utoipa::ToSchema;
 )]
 #[diesel(sql_type = diesel::sql_types::Text)]
 pub enum EventType {
-    /// A release that will reach this installation was scheduled or rescheduled.
+    /// A release that will reach this installation was scheduled or
+    /// rescheduled, or the installation's account started getting the pack
+    /// while a release is scheduled (`reason` `subscribed`).
     #[serde(rename = "installation.update_scheduled")]
     InstallationUpdateScheduled,
-    /// The scheduled release was canceled before it reached this installation.
+    /// The scheduled release was canceled before it reached this installation,
+    /// or will not reach it because its account stopped getting the pack
+    /// (`reason` `unsubscribed`).
     #[serde(rename = "installation.update_canceled")]
     InstallationUpdateCanceled,
     /// The installation now runs the release's versions (the push).

@@ -16,7 +16,7 @@ use crate::domain::release::PushOutcome;
 use crate::domain::schedule;
 use crate::error::{AppError, AppResult};
 use crate::store::events::{self as store, EventRow, StoredEvent};
-use crate::store::installations::{self, TargetEvents};
+use crate::store::installations::{self, TargetEvents, Targets};
 use crate::store::releases::{self, NamedItem, Release};
 
 /// The events of one transaction, sealed together as its last step.
@@ -80,18 +80,24 @@ impl Outbox {
         Ok(())
     }
 
-    /// One event for every installation the release would reach now (the
-    /// pushes' predicate), with `data` and what each runs before it. Written
-    /// before the installations move.
+    /// One event for every installation of `targets` (those the release would
+    /// reach now, the pushes' predicate, unless a subscription changes), with
+    /// `data` and what each runs before it. Written before the installations
+    /// move. A subscription change is a new fact every time.
     pub fn target_events(
         &mut self,
         conn: &mut DbConnection,
         release: &Release,
+        targets: Targets,
         event_type: EventType,
         revision: i64,
         data: &Value,
     ) -> AppResult<usize> {
-        let priors = installations::prior_releases_of_targets(conn, &release.pack_id, &release.id)?;
+        let fact_suffix = match targets {
+            Targets::Release => format!("/{revision}"),
+            Targets::Subscription { .. } => format!("/{revision}/{}", self.batch_id),
+        };
+        let priors = installations::prior_releases_of_targets(conn, release, targets)?;
         let prior_ids: Vec<String> = priors.iter().flatten().cloned().collect();
         let mut items = releases::items_for(conn, &prior_ids)?;
         let mut written = 0;
@@ -106,10 +112,10 @@ impl Outbox {
                 event_type,
                 payload_id: &payload_id,
                 fact_prefix: format!("{}/{}/", event_type.as_str(), release.id),
-                fact_suffix: format!("/{revision}"),
+                fact_suffix: fact_suffix.clone(),
                 at: self.at,
             };
-            written += installations::insert_target_events(conn, release, prior.as_deref(), &events)?;
+            written += installations::insert_target_events(conn, release, targets, prior.as_deref(), &events)?;
         }
         self.wrote |= written > 0;
         Ok(written)
@@ -198,10 +204,44 @@ fn next_revision(conn: &mut DbConnection, release: &Release) -> AppResult<i64> {
 pub fn release_scheduled(conn: &mut DbConnection, outbox: &mut Outbox, release: &Release) -> AppResult<()> {
     let revision = next_revision(conn, release)?;
     let data = release_data(conn, release)?;
-    let reached = outbox.target_events(conn, release, EventType::InstallationUpdateScheduled, revision, &data)?;
+    let reached = outbox.target_events(
+        conn,
+        release,
+        Targets::Release,
+        EventType::InstallationUpdateScheduled,
+        revision,
+        &data,
+    )?;
     let mut publisher = data;
     publisher["installations_targeted"] = json!(reached);
     outbox.release_event(conn, release, EventType::ReleaseScheduled, revision, publisher)
+}
+
+/// Accounts are about to gain or lose `packs` through a group (see
+/// `Targets::Subscription`; called before the change is written). For each of
+/// those packs with a scheduled release, the installations whose subscription
+/// starts hear of their pending update (`reason` `subscribed`), and those whose
+/// subscription ends hear that it will not reach them (`unsubscribed`).
+pub fn subscriptions_changing(
+    conn: &mut DbConnection,
+    outbox: &mut Outbox,
+    packs: &[String],
+    targets: Targets,
+    starting: bool,
+) -> AppResult<()> {
+    let (event_type, reason) = if starting {
+        (EventType::InstallationUpdateScheduled, "subscribed")
+    } else {
+        (EventType::InstallationUpdateCanceled, "unsubscribed")
+    };
+    for release in releases::scheduled_for(conn, packs)?.values() {
+        // The revision of the schedule now in force: the one the other installations were told.
+        let revision = (next_revision(conn, release)? - 1).max(0);
+        let mut data = release_data(conn, release)?;
+        data["reason"] = json!(reason);
+        outbox.target_events(conn, release, targets, event_type, revision, &data)?;
+    }
+    Ok(())
 }
 
 /// A scheduled release was canceled: the installations it would have reached
@@ -209,7 +249,7 @@ pub fn release_scheduled(conn: &mut DbConnection, outbox: &mut Outbox, release: 
 pub fn release_canceled(conn: &mut DbConnection, outbox: &mut Outbox, release: &Release) -> AppResult<()> {
     let revision = next_revision(conn, release)?;
     let data = release_data(conn, release)?;
-    outbox.target_events(conn, release, EventType::InstallationUpdateCanceled, revision, &data)?;
+    outbox.target_events(conn, release, Targets::Release, EventType::InstallationUpdateCanceled, revision, &data)?;
     outbox.release_event(conn, release, EventType::ReleaseCanceled, 0, data)
 }
 
@@ -218,7 +258,7 @@ pub fn release_canceled(conn: &mut DbConnection, outbox: &mut Outbox, release: &
 pub fn installations_updated(conn: &mut DbConnection, outbox: &mut Outbox, release: &Release) -> AppResult<usize> {
     let mut data = release_data(conn, release)?;
     data["outcome"] = json!(PushOutcome::Applied);
-    outbox.target_events(conn, release, EventType::InstallationUpdated, 0, &data)
+    outbox.target_events(conn, release, Targets::Release, EventType::InstallationUpdated, 0, &data)
 }
 
 /// The release was carried out, with how far it reached.

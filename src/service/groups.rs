@@ -1,5 +1,6 @@
 //! Account groups: a publisher shares released packs with groups of its subscriber accounts.
 
+use super::events::{self, Outbox};
 use super::pack_lock::{lock_pack, lock_packs};
 use super::packs::catalog_pack;
 use super::{new_id, Ctx};
@@ -8,7 +9,7 @@ use crate::domain::text;
 use crate::error::{AppError, AppResult};
 use crate::store::accounts::{self, Account};
 use crate::store::groups::{self as store, Group};
-use crate::store::installations;
+use crate::store::installations::{self, Targets};
 use crate::store::packs::Pack;
 use crate::store::{Page, PageRequest};
 
@@ -49,13 +50,31 @@ fn owned_group(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<Group>
     Ok(group)
 }
 
-/// The caller's group, with every pack it has locked: a change of its members
+/// The caller's group and its packs, every one locked: a change of its members
 /// changes whom releases of those packs reach (see `pack_lock`).
-fn group_for_member_change(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<Group> {
+fn group_for_member_change(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<(Group, Vec<String>)> {
     let group = owned_group(conn, ctx, id)?;
     let packs = store::pack_ids(conn, &group.id)?;
     lock_packs(conn, &packs)?;
-    Ok(group)
+    Ok((group, packs))
+}
+
+/// Writes a change of who gets `packs` through a group, with the events of the
+/// installations whose subscription it starts or ends (`starting`), which are
+/// chosen before `change` runs.
+fn change_subscriptions<T>(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    packs: &[String],
+    targets: Targets,
+    starting: bool,
+    change: impl FnOnce(&mut DbConnection) -> AppResult<T>,
+) -> AppResult<T> {
+    let mut outbox = Outbox::new(ctx.now());
+    events::subscriptions_changing(conn, &mut outbox, packs, targets, starting)?;
+    let changed = change(conn)?;
+    outbox.seal(conn)?;
+    Ok(changed)
 }
 
 pub fn list_groups(conn: &mut DbConnection, ctx: &Ctx, page: &PageRequest) -> AppResult<Page<Group>> {
@@ -82,8 +101,9 @@ pub fn rename_group(conn: &mut DbConnection, ctx: &Ctx, id: &str, name: &str) ->
 /// subscribed through it.
 pub fn delete_group(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<()> {
     conn.write_transaction(|conn| {
-        let group = group_for_member_change(conn, ctx, id)?;
-        store::delete(conn, &group.id)?;
+        let (group, packs) = group_for_member_change(conn, ctx, id)?;
+        let everyone = Targets::Subscription { group_id: &group.id, account_id: None };
+        change_subscriptions(conn, ctx, &packs, everyone, false, |conn| Ok(store::delete(conn, &group.id)?))?;
         Ok(())
     })
 }
@@ -91,7 +111,7 @@ pub fn delete_group(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<(
 /// Adds one of the publisher's subscriber accounts to the group.
 pub fn add_member(conn: &mut DbConnection, ctx: &Ctx, group_id: &str, account_id: &str) -> AppResult<Account> {
     conn.write_transaction(|conn| {
-        let group = group_for_member_change(conn, ctx, group_id)?;
+        let (group, packs) = group_for_member_change(conn, ctx, group_id)?;
         let account = accounts::find(conn, account_id)?
             .filter(|a| a.parent_id.as_deref() == Some(group.publisher_id.as_str()))
             .ok_or_else(|| {
@@ -100,7 +120,10 @@ pub fn add_member(conn: &mut DbConnection, ctx: &Ctx, group_id: &str, account_id
         if store::is_member(conn, &group.id, &account.id)? {
             return Err(AppError::conflict("already_member", "the account is already in this group"));
         }
-        store::add_member(conn, &group.id, &account.id, ctx.now())?;
+        let joining = Targets::Subscription { group_id: &group.id, account_id: Some(&account.id) };
+        change_subscriptions(conn, ctx, &packs, joining, true, |conn| {
+            Ok(store::add_member(conn, &group.id, &account.id, ctx.now())?)
+        })?;
         Ok(account)
     })
 }
@@ -109,11 +132,15 @@ pub fn add_member(conn: &mut DbConnection, ctx: &Ctx, group_id: &str, account_id
 /// gets through any group stay as they are, unsubscribed.
 pub fn remove_member(conn: &mut DbConnection, ctx: &Ctx, group_id: &str, account_id: &str) -> AppResult<()> {
     conn.write_transaction(|conn| {
-        let group = group_for_member_change(conn, ctx, group_id)?;
-        match store::remove_member(conn, &group.id, account_id)? {
-            0 => Err(AppError::NotFound),
-            _ => Ok(()),
+        let (group, packs) = group_for_member_change(conn, ctx, group_id)?;
+        if !store::is_member(conn, &group.id, account_id)? {
+            return Err(AppError::NotFound);
         }
+        let leaving = Targets::Subscription { group_id: &group.id, account_id: Some(account_id) };
+        change_subscriptions(conn, ctx, &packs, leaving, false, |conn| {
+            Ok(store::remove_member(conn, &group.id, account_id)?)
+        })?;
+        Ok(())
     })
 }
 
@@ -152,7 +179,10 @@ pub fn add_pack(conn: &mut DbConnection, ctx: &Ctx, group_id: &str, pack_id: &st
         if store::has_pack(conn, &group.id, &pack.id)? {
             return Err(AppError::conflict("already_shared", "the group already has this pack"));
         }
-        store::add_pack(conn, &group.id, &pack.id, ctx.now())?;
+        let members = Targets::Subscription { group_id: &group.id, account_id: None };
+        change_subscriptions(conn, ctx, std::slice::from_ref(&pack.id), members, true, |conn| {
+            Ok(store::add_pack(conn, &group.id, &pack.id, ctx.now())?)
+        })?;
         Ok(pack)
     })
 }
@@ -164,11 +194,12 @@ pub fn remove_pack(conn: &mut DbConnection, ctx: &Ctx, group_id: &str, pack_id: 
         if !store::has_pack(conn, &group.id, pack_id)? {
             return Err(AppError::NotFound);
         }
-        lock_pack(conn, pack_id)?;
-        match store::remove_pack(conn, &group.id, pack_id)? {
-            0 => Err(AppError::NotFound),
-            _ => Ok(()),
-        }
+        let pack = lock_pack(conn, pack_id)?;
+        let members = Targets::Subscription { group_id: &group.id, account_id: None };
+        change_subscriptions(conn, ctx, std::slice::from_ref(&pack.id), members, false, |conn| {
+            Ok(store::remove_pack(conn, &group.id, &pack.id)?)
+        })?;
+        Ok(())
     })
 }
 

@@ -209,55 +209,113 @@ pub struct TargetEvents<'a> {
     pub at: NaiveDateTime,
 }
 
-/// The releases that the installations `release_id` would reach run now
-/// (`None`: an installation that never got one): their events tell what changes.
-pub fn prior_releases_of_targets(
-    conn: &mut DbConnection,
-    pack_id: &str,
-    release_id: &str,
-) -> QueryResult<Vec<Option<String>>> {
-    targets_of!(pack_id, release_id).select(installations::release_id).distinct().load(conn)
+/// Whose installations a batch of events goes to.
+#[derive(Debug, Clone, Copy)]
+pub enum Targets<'a> {
+    /// Every installation the release would reach now (the pushes' predicate).
+    Release,
+    /// The installations whose subscription to the pack starts or ends as
+    /// accounts gain or lose it through `group_id`: `account_id`'s (a member
+    /// joining or leaving), or every member's (the group gaining or losing the
+    /// pack, or going). Chosen before the change: live installations not on
+    /// the release whose account has the pack through no other group.
+    Subscription { group_id: &'a str, account_id: Option<&'a str> },
 }
 
-/// One event for every installation the release would reach that runs
-/// `prior` now, in one statement, by the same predicate as the pushes.
+/// The installations of `targets` (see `Targets`) of the release.
+macro_rules! targets {
+    ($targets:expr, $release:expr, |$query:ident| $body:expr) => {{
+        let (release_id, pack_id) = ($release.id.as_str(), $release.pack_id.as_str());
+        match $targets {
+            Targets::Release => {
+                let $query = targets_of!(pack_id, release_id);
+                $body
+            }
+            Targets::Subscription { group_id, account_id } => {
+                let through_others = account_group_members::table
+                    .inner_join(
+                        account_group_packs::table
+                            .on(account_group_packs::group_id.eq(account_group_members::group_id)),
+                    )
+                    .filter(account_group_packs::pack_id.eq(pack_id))
+                    .filter(account_group_members::group_id.ne(group_id))
+                    .select(account_group_members::account_id);
+                let members = account_group_members::table
+                    .filter(account_group_members::group_id.eq(group_id))
+                    .select(account_group_members::account_id);
+                // One account, or (`account_id` None) every member: ids are never empty.
+                let changing = installations::account_id.eq(account_id.unwrap_or_default()).or(account_id
+                    .is_none()
+                    .into_sql::<diesel::sql_types::Bool>()
+                    .and(installations::account_id.eq_any(members)));
+                let $query = installations::table
+                    .filter(installations::pack_id.eq(pack_id))
+                    .filter(installations::uninstalled_at.is_null())
+                    .filter(installations::release_id.is_null().or(installations::release_id.ne(release_id)))
+                    .filter(changing)
+                    .filter(diesel::dsl::not(installations::account_id.eq_any(through_others)));
+                $body
+            }
+        }
+    }};
+}
+
+/// The releases that the installations of `targets` run now (`None`: an
+/// installation that never got one): their events tell what changes.
+pub fn prior_releases_of_targets(
+    conn: &mut DbConnection,
+    release: &Release,
+    targets: Targets,
+) -> QueryResult<Vec<Option<String>>> {
+    targets!(targets, release, |query| query.select(installations::release_id).distinct().load(conn))
+}
+
+/// One event for every installation of `targets` that runs `prior` now, in
+/// one statement.
 pub fn insert_target_events(
     conn: &mut DbConnection,
     release: &Release,
+    targets: Targets,
     prior: Option<&str>,
     events: &TargetEvents,
 ) -> QueryResult<usize> {
-    let (release_id, pack_id) = (release.id.as_str(), release.pack_id.as_str());
     let event_id = super::events::sql_id(conn.backend(), "evt_", events.at);
     // `release_id = prior`, or `release_id IS NULL` when there is none (ids are never empty).
     let runs_prior = installations::release_id
         .eq(prior.unwrap_or_default())
         .or(installations::release_id.is_null().and(prior.is_none().into_sql::<diesel::sql_types::Bool>()));
-    let rows = targets_of!(pack_id, release_id).filter(runs_prior).select((
-        event_id,
-        events.batch_id.into_sql::<Text>(),
-        installations::account_id,
-        events.event_type.into_sql::<Text>(),
-        events.at.into_sql::<Timestamp>(),
-        Some(release_id).into_sql::<Nullable<Text>>(),
-        installations::id.nullable(),
-        events.payload_id.into_sql::<Text>(),
-        events.fact_prefix.as_str().into_sql::<Text>().concat(installations::id).concat(events.fact_suffix.as_str()),
-    ));
-    super::on_backend!(conn, |c| diesel::insert_into(event_rows::table)
-        .values(rows)
-        .into_columns((
-            event_rows::id,
-            event_rows::batch_id,
-            event_rows::account_id,
-            event_rows::event_type,
-            event_rows::created_at,
-            event_rows::release_id,
-            event_rows::installation_id,
-            event_rows::payload_id,
-            event_rows::fact,
-        ))
-        .execute(c))
+    targets!(targets, release, |query| {
+        let rows = query.filter(runs_prior).select((
+            event_id,
+            events.batch_id.into_sql::<Text>(),
+            installations::account_id,
+            events.event_type.into_sql::<Text>(),
+            events.at.into_sql::<Timestamp>(),
+            Some(release.id.as_str()).into_sql::<Nullable<Text>>(),
+            installations::id.nullable(),
+            events.payload_id.into_sql::<Text>(),
+            events
+                .fact_prefix
+                .as_str()
+                .into_sql::<Text>()
+                .concat(installations::id)
+                .concat(events.fact_suffix.as_str()),
+        ));
+        super::on_backend!(conn, |c| diesel::insert_into(event_rows::table)
+            .values(rows)
+            .into_columns((
+                event_rows::id,
+                event_rows::batch_id,
+                event_rows::account_id,
+                event_rows::event_type,
+                event_rows::created_at,
+                event_rows::release_id,
+                event_rows::installation_id,
+                event_rows::payload_id,
+                event_rows::fact,
+            ))
+            .execute(c))
+    })
 }
 
 /// One scheduled release's count in `awaiting`.

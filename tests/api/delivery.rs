@@ -51,6 +51,10 @@ fn make_deliveries(app: &TestApp) -> usize {
     app.db(|c| packrelease::service::deliveries::make_deliveries(c, app.clock_now()).unwrap())
 }
 
+async fn has_pending_update(app: &TestApp, subscriber: &Actor, installation_path: &str) -> bool {
+    app.get(installation_path, &subscriber.token).await.expect(200)["pending_update"].is_object()
+}
+
 fn deliveries_of(app: &TestApp, status: &str) -> i64 {
     app.db(|c| webhook_deliveries::table.filter(webhook_deliveries::status.eq(status)).count().get_result(c).unwrap())
 }
@@ -484,6 +488,64 @@ backend_tests! {
         assert_eq!(types(&feed), ["installation.update_scheduled"]);
         assert_eq!(feed[0]["data"]["installation_id"], installation["id"]);
         assert_eq!(feed[0]["data"]["due_at"], "2026-12-10T05:00:00Z");
+    }
+
+    async fn a_subscription_that_starts_or_ends_while_a_release_is_scheduled_tells_the_installations(app: TestApp) {
+        let acme = app.publisher("Acme").await;
+        let (pack, _, first, subscribers, installations) = app.installed_pack(&acme, 1).await;
+        let (customer, installation) = (&subscribers[0], &installations[0]);
+        let bystander = app.subscriber(&acme, "Not installed").await;
+        app.join(&acme, &first, &bystander).await;
+        app.schedule(&acme, &pack, "2026-12-10").await;
+        let path = format!("/api/v1/accounts/{}/installations/{}", customer.id, installation["id"].as_str().unwrap());
+        let first_members = format!("/api/v1/account-groups/{first}/members");
+        let second = app.group(&acme, "Early adopters").await;
+
+        // The customer leaves its only group: the update will not reach it.
+        app.delete(&format!("{first_members}/{}", customer.id), &acme.token).await.expect(204);
+        assert!(!has_pending_update(&app, customer, &path).await);
+        // It comes back, then also joins a second group that has the pack too.
+        app.join(&acme, &first, customer).await;
+        app.share(&acme, &second, &pack).await;
+        app.join(&acme, &second, customer).await;
+        // Leaving one of its two groups, or the pack leaving one, changes nothing.
+        app.delete(&format!("{first_members}/{}", customer.id), &acme.token).await.expect(204);
+        app.delete(&format!("/api/v1/account-groups/{first}/integration-packs/{pack}"), &acme.token).await.expect(204);
+        assert!(has_pending_update(&app, customer, &path).await);
+        // The last group that gives it the pack goes; the pack comes back to the first group.
+        app.delete(&format!("/api/v1/account-groups/{second}"), &acme.token).await.expect(204);
+        assert!(!has_pending_update(&app, customer, &path).await);
+        app.join(&acme, &first, customer).await;
+        app.share(&acme, &first, &pack).await;
+        assert!(has_pending_update(&app, customer, &path).await);
+
+        let (feed, _) = whole_feed(&app, &customer.token, customer).await;
+        assert_eq!(
+            types(&feed),
+            [
+                "installation.update_scheduled",
+                "installation.update_canceled",
+                "installation.update_scheduled",
+                "installation.update_canceled",
+                "installation.update_scheduled",
+            ]
+        );
+        let reasons: Vec<&Value> = feed.iter().map(|e| &e["data"]["reason"]).collect();
+        assert_eq!(reasons, [&Value::Null, &json!("unsubscribed"), &json!("subscribed"), &json!("unsubscribed"), &json!("subscribed")]);
+        for event in &feed {
+            assert_eq!(event["data"]["installation_id"], installation["id"]);
+            assert_eq!(event["data"]["due_at"], "2026-12-10T05:00:00Z");
+            assert_eq!(event["data"]["previous_versions"][0]["version"], "1.0");
+        }
+        let ids: std::collections::HashSet<&Value> = feed.iter().map(|e| &e["id"]).collect();
+        assert_eq!(ids.len(), feed.len(), "each change is a new fact");
+        let (bystander_feed, _) = whole_feed(&app, &bystander.token, &bystander).await;
+        assert!(bystander_feed.is_empty(), "an account without installations hears nothing: {bystander_feed:?}");
+
+        // The release reaches it, once.
+        assert_eq!(app.execute_due("2026-12-10T05:00:00Z").len(), 1);
+        let (feed, _) = whole_feed(&app, &customer.token, customer).await;
+        assert_eq!(types(&feed).last(), Some(&"installation.updated"));
     }
 
     async fn deliveries_are_made_once_for_endpoints_enabled_when_the_job_runs_and_registered_before_the_event(app: TestApp) {
