@@ -186,6 +186,7 @@ pub async fn rename_group(
 pub async fn delete_group(state: web::Data<AppState>, bearer: Bearer, id: web::Path<Uuid>) -> AppResult<HttpResponse> {
     let id = id.to_string();
     state.call(bearer, move |conn, ctx| service::delete_group(conn, ctx, &id)).await?;
+    state.deliveries_queued();
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -210,6 +211,7 @@ pub async fn add_group_member(
     let group_id = id.clone();
     let account: Account =
         state.call(bearer, move |conn, ctx| service::add_member(conn, ctx, &group_id, &account_id)).await?.into();
+    state.deliveries_queued();
     Ok(created(format!("/api/v1/account-groups/{id}/members/{}", account.id), &account))
 }
 
@@ -249,6 +251,7 @@ pub async fn remove_group_member(
 ) -> AppResult<HttpResponse> {
     let (id, account_id) = (path.0.to_string(), path.1.to_string());
     state.call(bearer, move |conn, ctx| service::remove_member(conn, ctx, &id, &account_id)).await?;
+    state.deliveries_queued();
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -273,6 +276,7 @@ pub async fn add_pack(
     let group_id = id.clone();
     let pack: GroupPack =
         state.call(bearer, move |conn, ctx| service::add_pack(conn, ctx, &group_id, &pack_id)).await?.into();
+    state.deliveries_queued();
     Ok(created(format!("/api/v1/account-groups/{id}/integration-packs/{}", pack.integration_pack_id), &pack))
 }
 
@@ -312,5 +316,6 @@ pub async fn remove_pack(
 ) -> AppResult<HttpResponse> {
     let (id, pack_id) = (path.0.to_string(), path.1.to_string());
     state.call(bearer, move |conn, ctx| service::remove_pack(conn, ctx, &id, &pack_id)).await?;
+    state.deliveries_queued();
     Ok(HttpResponse::NoContent().finish())
 }

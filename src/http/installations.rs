@@ -194,6 +194,7 @@ pub async fn install(
     let input = NewInstallation { pack_id: integration_pack_id, override_name };
     let installation: Installation =
         state.call(bearer, move |conn, ctx| service::install(conn, ctx, &id, input)).await?.into();
+    state.deliveries_queued();
     Ok(created(
         format!("/api/v1/accounts/{}/installations/{}", installation.account_id, installation.id),
         &installation,

@@ -501,9 +501,13 @@ backend_tests! {
         let first_members = format!("/api/v1/account-groups/{first}/members");
         let second = app.group(&acme, "Early adopters").await;
 
-        // The customer leaves its only group: the update will not reach it.
+        // The customer leaves its only group: the update will not reach it,
+        // and this process's worker is woken to deliver that at once.
+        let no_wait = std::time::Duration::ZERO;
+        app.doorbell.wait(no_wait);
         app.delete(&format!("{first_members}/{}", customer.id), &acme.token).await.expect(204);
         assert!(!has_pending_update(&app, customer, &path).await);
+        assert_eq!(app.doorbell.wait(no_wait), packrelease::worker::Wake::Rung(vec![packrelease::worker::DELIVERIES]));
         // It comes back, then also joins a second group that has the pack too.
         app.join(&acme, &first, customer).await;
         app.share(&acme, &second, &pack).await;
