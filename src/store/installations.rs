@@ -123,26 +123,35 @@ pub fn subscriptions(
     Ok(rows.into_iter().collect())
 }
 
-/// The subscribed live installations of the pack not yet on `release_id`.
-/// Subscription is an uncorrelated `account_id IN (...)`, which PostgreSQL plans
-/// once (a hashed subplan) whatever its statistics say, even right after a bulk load.
-macro_rules! targets_of {
+/// The live installations of the pack not yet on `release_id`, subscribed or not.
+macro_rules! not_yet_on {
     ($pack_id:expr, $release_id:expr) => {
         installations::table
             .filter(installations::pack_id.eq($pack_id))
             .filter(installations::uninstalled_at.is_null())
             .filter(installations::release_id.is_null().or(installations::release_id.ne($release_id)))
-            .filter(
-                installations::account_id.eq_any(
-                    account_group_members::table
-                        .inner_join(
-                            account_group_packs::table
-                                .on(account_group_packs::group_id.eq(account_group_members::group_id)),
-                        )
-                        .filter(account_group_packs::pack_id.eq($pack_id))
-                        .select(account_group_members::account_id),
-                ),
+    };
+}
+
+/// The members of the groups that have the pack (an account once per such group).
+macro_rules! subscribers_of {
+    ($pack_id:expr) => {
+        account_group_members::table
+            .inner_join(
+                account_group_packs::table.on(account_group_packs::group_id.eq(account_group_members::group_id)),
             )
+            .filter(account_group_packs::pack_id.eq($pack_id))
+    };
+}
+
+/// The subscribed live installations of the pack not yet on `release_id`.
+/// Subscription is an uncorrelated `account_id IN (...)`, which PostgreSQL plans
+/// once (a hashed subplan) whatever its statistics say, even right after a bulk load.
+macro_rules! targets_of {
+    ($pack_id:expr, $release_id:expr) => {
+        not_yet_on!($pack_id, $release_id).filter(
+            installations::account_id.eq_any(subscribers_of!($pack_id).select(account_group_members::account_id)),
+        )
     };
 }
 
@@ -232,12 +241,7 @@ macro_rules! targets {
                 $body
             }
             Targets::Subscription { group_id, account_id } => {
-                let through_others = account_group_members::table
-                    .inner_join(
-                        account_group_packs::table
-                            .on(account_group_packs::group_id.eq(account_group_members::group_id)),
-                    )
-                    .filter(account_group_packs::pack_id.eq(pack_id))
+                let through_others = subscribers_of!(pack_id)
                     .filter(account_group_members::group_id.ne(group_id))
                     .select(account_group_members::account_id);
                 let members = account_group_members::table
@@ -248,10 +252,7 @@ macro_rules! targets {
                     .is_none()
                     .into_sql::<diesel::sql_types::Bool>()
                     .and(installations::account_id.eq_any(members)));
-                let $query = installations::table
-                    .filter(installations::pack_id.eq(pack_id))
-                    .filter(installations::uninstalled_at.is_null())
-                    .filter(installations::release_id.is_null().or(installations::release_id.ne(release_id)))
+                let $query = not_yet_on!(pack_id, release_id)
                     .filter(changing)
                     .filter(diesel::dsl::not(installations::account_id.eq_any(through_others)));
                 $body
