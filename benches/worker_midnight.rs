@@ -56,13 +56,13 @@ fn setup(conn: &mut DbConnection, packs_wanted: usize, per_pack: usize) {
         components::create_version(conn, &ctx, &component.id, version("1.0")).expect("version");
         packs::add_member(conn, &ctx, &pack.id, None, &component.id).expect("member");
         let draft = drafts::create_draft(conn, &ctx, &pack.id).expect("draft");
-        let now_request = ScheduleRequest { schedule: Schedule::Immediately, release_on: None };
+        let now_request = ScheduleRequest { schedule: Schedule::Immediately, release_on: None, rollout: None };
         let first = release_service::release_draft(conn, &ctx, &draft.draft.id, None, now_request).expect("release");
         groups::add_pack(conn, &ctx, &group.id, &pack.id).expect("share");
         seed::installations(conn, &publisher.id, &group.id, &pack.id, &first.release.id, per_pack, per_pack);
         components::create_version(conn, &ctx, &component.id, version("2.0")).expect("version");
         let draft = drafts::create_draft(conn, &ctx, &pack.id).expect("draft");
-        let dated = ScheduleRequest { schedule: Schedule::OnDate, release_on: Some(tomorrow) };
+        let dated = ScheduleRequest { schedule: Schedule::OnDate, release_on: Some(tomorrow), rollout: None };
         release_service::release_draft(conn, &ctx, &draft.draft.id, None, dated).expect("schedule");
     }
     // Midnight: every release comes due at once.

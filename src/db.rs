@@ -3,13 +3,114 @@
 
 use std::time::{Duration, Instant};
 
-use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::connection::{AnsiTransactionManager, BoxableConnection, SimpleConnection, TransactionManager};
+use diesel::migration::{Migration, MigrationMetadata, MigrationName, MigrationSource};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// Every migration, with the SQLite variant of those that need one.
+pub const MIGRATION_SOURCE: Migrations = Migrations;
+
+/// Migrations whose SQL differs by backend: the version, and SQLite's up and
+/// down (the folder's own SQL is PostgreSQL's). Both run outside diesel's
+/// transaction, with foreign keys off on SQLite (see `SqliteRebuild`).
+const SQLITE_VARIANTS: [(&str, &str, &str); 1] = [(
+    "20261202000013",
+    include_str!("../migrations/2026-12-02-000013_rollout_statuses/sqlite/up.sql"),
+    include_str!("../migrations/2026-12-02-000013_rollout_statuses/sqlite/down.sql"),
+)];
+
+/// The embedded migrations, each run as its backend needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Migrations;
+
+impl MigrationSource<MultiBackend> for Migrations {
+    fn migrations(&self) -> diesel::migration::Result<Vec<Box<dyn Migration<MultiBackend>>>> {
+        let embedded = MigrationSource::<MultiBackend>::migrations(&MIGRATIONS)?;
+        Ok(embedded
+            .into_iter()
+            .map(|migration| {
+                let version = migration.name().version().to_string();
+                match SQLITE_VARIANTS.iter().find(|(v, _, _)| *v == version) {
+                    Some(&(_, up, down)) => Box::new(SqliteRebuild { migration, up, down }) as Box<dyn Migration<_>>,
+                    None => migration,
+                }
+            })
+            .collect())
+    }
+}
+
+/// A migration that rebuilds tables on SQLite (to change a CHECK constraint)
+/// and alters them in place on PostgreSQL. On SQLite, dropping a table that
+/// others reference would cascade to their rows, so foreign keys are turned
+/// off around its own transaction (the pragma is a no-op inside one), and it
+/// commits only when `PRAGMA foreign_key_check` finds no broken reference.
+struct SqliteRebuild {
+    migration: Box<dyn Migration<MultiBackend>>,
+    up: &'static str,
+    down: &'static str,
+}
+
+impl SqliteRebuild {
+    fn rebuild(conn: &mut dyn BoxableConnection<MultiBackend>, sql: &str) -> diesel::migration::Result<()> {
+        conn.batch_execute("PRAGMA foreign_keys = OFF; BEGIN IMMEDIATE;")?;
+        let checked = conn.batch_execute(sql).map_err(Into::into).and_then(|()| {
+            let sqlite = conn.as_any_mut().downcast_mut::<DbConnection>().and_then(|c| match c {
+                DbConnection::Sqlite(sqlite) => Some(sqlite),
+                DbConnection::Postgresql(_) => None,
+            });
+            let broken = match sqlite {
+                Some(sqlite) => diesel::sql_query("PRAGMA foreign_key_check").load::<ForeignKeyViolation>(sqlite)?,
+                None => Vec::new(),
+            };
+            match broken.first() {
+                None => Ok(()),
+                Some(row) => Err(format!("the rebuild broke a foreign key of table {}", row.table).into()),
+            }
+        });
+        let end = if checked.is_ok() { "COMMIT;" } else { "ROLLBACK;" };
+        let ended = conn.batch_execute(&format!("{end} PRAGMA foreign_keys = ON;"));
+        checked.and(ended.map_err(Into::into))
+    }
+
+    fn is_sqlite(conn: &mut dyn BoxableConnection<MultiBackend>) -> bool {
+        matches!(conn.as_any().downcast_ref::<DbConnection>(), Some(DbConnection::Sqlite(_)))
+    }
+}
+
+#[derive(QueryableByName)]
+struct ForeignKeyViolation {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    table: String,
+}
+
+impl Migration<MultiBackend> for SqliteRebuild {
+    fn run(&self, conn: &mut dyn BoxableConnection<MultiBackend>) -> diesel::migration::Result<()> {
+        match Self::is_sqlite(conn) {
+            true => Self::rebuild(conn, self.up),
+            false => self.migration.run(conn),
+        }
+    }
+
+    fn revert(&self, conn: &mut dyn BoxableConnection<MultiBackend>) -> diesel::migration::Result<()> {
+        match Self::is_sqlite(conn) {
+            true => Self::rebuild(conn, self.down),
+            false => self.migration.revert(conn),
+        }
+    }
+
+    fn metadata(&self) -> &dyn MigrationMetadata {
+        self.migration.metadata()
+    }
+
+    fn name(&self) -> &dyn MigrationName {
+        self.migration.name()
+    }
+}
 
 /// Arbitrary constant key of the advisory lock that serialises migrations
 /// across replicas starting at once.
@@ -226,7 +327,7 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, String> {
             .map_err(|e| format!("cannot take the migration lock: {e}"))?;
     }
     let result = conn
-        .run_pending_migrations(MIGRATIONS)
+        .run_pending_migrations(MIGRATION_SOURCE)
         .map(|applied| applied.len())
         .map_err(|e| format!("migration failed: {e}"))
         .and_then(|applied| {

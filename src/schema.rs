@@ -168,6 +168,7 @@ diesel::table! {
         pushed_at -> Timestamp,
         pushed_by -> Text,
         token_id -> Nullable<Text>,
+        wave -> Nullable<BigInt>,
     }
 }
 
@@ -330,7 +331,52 @@ diesel::joinable!(release_items -> components (component_id));
 
 diesel::joinable!(account_group_members -> account_groups (group_id));
 diesel::joinable!(account_group_members -> accounts (account_id));
+diesel::table! {
+    rollouts (release_id) {
+        release_id -> Text,
+        advance -> Text,
+        halt_at_failed_percent -> Nullable<BigInt>,
+        previous_release_id -> Nullable<Text>,
+        current_wave -> BigInt,
+        next_due_at -> Nullable<Timestamp>,
+        halted_reason -> Nullable<Text>,
+        halted_at -> Nullable<Timestamp>,
+        health_since -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+diesel::table! {
+    rollout_waves (release_id, wave) {
+        release_id -> Text,
+        wave -> BigInt,
+        account_group_id -> Nullable<Text>,
+        percent -> Nullable<BigInt>,
+        status -> Text,
+        due_at -> Nullable<Timestamp>,
+        started_at -> Nullable<Timestamp>,
+        targeted -> Nullable<BigInt>,
+    }
+}
+diesel::table! {
+    rollout_buckets (pack_id, account_id) {
+        pack_id -> Text,
+        account_id -> Text,
+        bucket -> BigInt,
+    }
+}
+diesel::table! {
+    installation_reports (release_id, installation_id) {
+        release_id -> Text,
+        installation_id -> Text,
+        account_id -> Text,
+        outcome -> Text,
+        detail -> Nullable<Text>,
+        reported_at -> Timestamp,
+    }
+}
 diesel::joinable!(account_group_packs -> account_groups (group_id));
+diesel::joinable!(rollouts -> releases (release_id));
+diesel::joinable!(rollout_waves -> rollouts (release_id));
 diesel::joinable!(account_group_packs -> integration_packs (pack_id));
 diesel::joinable!(installations -> integration_packs (pack_id));
 diesel::joinable!(pushes -> installations (installation_id));
@@ -369,4 +415,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_endpoint_event_types,
     webhook_deliveries,
     webhook_attempts,
+    rollouts,
+    rollout_waves,
+    rollout_buckets,
+    installation_reports,
 );

@@ -31,6 +31,17 @@ pub enum EventType {
     ReleaseCanceled,
     #[serde(rename = "release.failed")]
     ReleaseFailed,
+    /// A wave of a rollout went out (with how many installations it moved).
+    #[serde(rename = "release.wave_started")]
+    ReleaseWaveStarted,
+    /// A rollout halted, by itself (with the reason) or by its publisher.
+    #[serde(rename = "release.halted")]
+    ReleaseHalted,
+    #[serde(rename = "release.resumed")]
+    ReleaseResumed,
+    /// A rollout was aborted: no further wave.
+    #[serde(rename = "release.aborted")]
+    ReleaseAborted,
     /// Sent by "test" on one endpoint; never subscribed to.
     #[serde(rename = "webhook.test")]
     WebhookTest,
@@ -44,6 +55,10 @@ super::stored_word!(EventType, "event type", [
     ReleaseReleased => "release.released",
     ReleaseCanceled => "release.canceled",
     ReleaseFailed => "release.failed",
+    ReleaseWaveStarted => "release.wave_started",
+    ReleaseHalted => "release.halted",
+    ReleaseResumed => "release.resumed",
+    ReleaseAborted => "release.aborted",
     WebhookTest => "webhook.test",
 ]);
 
@@ -62,9 +77,14 @@ impl EventType {
             Self::InstallationUpdateScheduled | Self::InstallationUpdateCanceled | Self::InstallationUpdated => {
                 Some(Side::Subscriber)
             }
-            Self::ReleaseScheduled | Self::ReleaseReleased | Self::ReleaseCanceled | Self::ReleaseFailed => {
-                Some(Side::Publisher)
-            }
+            Self::ReleaseScheduled
+            | Self::ReleaseReleased
+            | Self::ReleaseCanceled
+            | Self::ReleaseFailed
+            | Self::ReleaseWaveStarted
+            | Self::ReleaseHalted
+            | Self::ReleaseResumed
+            | Self::ReleaseAborted => Some(Side::Publisher),
             Self::WebhookTest => None,
         }
     }
@@ -128,7 +148,7 @@ mod tests {
         assert_eq!(subscriber.len(), 3);
         assert!(subscriber.iter().all(|t| t.as_str().starts_with("installation.")));
         let publisher = EventType::subscribable(Side::Publisher);
-        assert_eq!(publisher.len(), 4);
+        assert_eq!(publisher.len(), 8);
         assert!(publisher.iter().all(|t| t.as_str().starts_with("release.")));
         assert_eq!(EventType::WebhookTest.side(), None);
         assert_eq!(serde_json::to_value(EventType::InstallationUpdated).unwrap(), "installation.updated");

@@ -6,6 +6,7 @@ pub mod component;
 pub mod event;
 pub mod pack;
 pub mod release;
+pub mod rollout;
 pub mod schedule;
 pub mod text;
 pub mod webhooks;

@@ -11,24 +11,34 @@ use utoipa::ToSchema;
 #[serde(rename_all = "snake_case")]
 pub enum ReleaseStatus {
     Scheduled,
-    /// Reserved: carrying out a release is one transaction, so it is never observed.
+    /// Rolling out in waves (a release without a rollout is carried out in
+    /// one transaction, so it is never observed so).
     InProgress,
+    /// A rollout halted, by itself or by its publisher: no further wave until resumed.
+    Halted,
     Released,
     Failed,
     Canceled,
+    /// A rollout stopped for good: installations reached keep its versions.
+    Aborted,
 }
 
 super::stored_word!(ReleaseStatus, "release status", [
     Scheduled => "scheduled",
     InProgress => "in_progress",
+    Halted => "halted",
     Released => "released",
     Failed => "failed",
     Canceled => "canceled",
+    Aborted => "aborted",
 ]);
 
 impl ReleaseStatus {
     /// Statuses whose items protect their versions from deletion.
-    pub const PROTECTING: [ReleaseStatus; 3] = [Self::Scheduled, Self::InProgress, Self::Released];
+    pub const PROTECTING: [ReleaseStatus; 4] = [Self::Scheduled, Self::InProgress, Self::Halted, Self::Released];
+    /// Statuses of a release that installations are still waiting for: at
+    /// most one per pack, shown as their pending update.
+    pub const PENDING: [ReleaseStatus; 3] = [Self::Scheduled, Self::InProgress, Self::Halted];
 }
 
 /// How a release reached an installation.

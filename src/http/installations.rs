@@ -39,10 +39,21 @@ pub struct InstalledVersion {
 pub struct PendingUpdate {
     #[schema(format = Uuid)]
     pub release_id: String,
-    pub release_on: NaiveDate,
-    pub due_at: DateTime<Utc>,
-    #[schema(format = DateTime, example = "2027-03-14T00:00:00-05:00")]
-    pub due_at_local: String,
+    /// The local date it is expected on. Null while unknown: a rollout's
+    /// manual wave, or a halted rollout.
+    #[schema(required = true)]
+    pub release_on: Option<NaiveDate>,
+    /// When it is expected to reach this installation: the release's due
+    /// instant, or during a rollout the due instant of the wave that reaches
+    /// the installation's account. Null while unknown (as `release_on`).
+    #[schema(required = true)]
+    pub due_at: Option<DateTime<Utc>>,
+    /// `due_at` with the zone's offset; null with it.
+    #[schema(required = true, format = DateTime, example = "2027-03-14T00:00:00-05:00")]
+    pub due_at_local: Option<String>,
+    /// The same instant as `due_at` (null with it), named for what it is during a rollout.
+    #[schema(required = true)]
+    pub expected_at: Option<DateTime<Utc>>,
     pub time_zone: String,
     /// What would change: `version` the new one (null: removed), `previous_version` the one run now.
     pub changes: Vec<ReleaseItem>,
@@ -129,13 +140,14 @@ impl From<InstallationView> for Installation {
                 .collect(),
             pending_update: view.pending_update.map(|pending| {
                 let release = pending.release;
-                let due_at = release.due_at.and_utc();
                 let zone = zone_of(&release.time_zone);
+                let expected = pending.expected_at.map(|at| at.and_utc());
                 PendingUpdate {
                     release_id: release.id,
-                    release_on: release.release_on.unwrap_or_else(|| due_at.date_naive()),
-                    due_at,
-                    due_at_local: schedule::local_rfc3339(due_at, zone),
+                    release_on: expected.map(|at| schedule::today(at, zone)),
+                    due_at: expected,
+                    due_at_local: expected.map(|at| schedule::local_rfc3339(at, zone)),
+                    expected_at: expected,
                     time_zone: release.time_zone,
                     changes: pending.changes.into_iter().map(ReleaseItem::from).collect(),
                 }

@@ -17,6 +17,7 @@ mod middleware;
 pub mod packs;
 pub mod problem;
 pub mod releases;
+pub mod rollouts;
 pub mod webhooks;
 pub mod worker;
 
@@ -114,6 +115,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .configure(packs::routes)
             .configure(drafts::routes)
             .configure(releases::routes)
+            .configure(rollouts::routes)
             .configure(groups::routes)
             .configure(installations::routes)
             .configure(webhooks::routes)

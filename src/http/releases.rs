@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::conditional::{representation_tag, Precondition};
 use super::extract::{is_stored_id_form, ApiJson, Bearer, OptionalJson, PageQuery};
 use super::problem::responses::{Conflict, NotFound};
+use super::rollouts::{Rollout, RolloutRequest};
 use super::{created, list_response, AppState};
 use crate::domain::release::{Change, ReleaseStatus, Schedule};
 use crate::domain::schedule;
@@ -120,6 +121,9 @@ pub struct Release {
     /// Webhook deliveries of its events (to its publisher and its
     /// subscribers); the list is at `/releases/{id}/deliveries`.
     pub delivery_counts: DeliveryCounts,
+    /// Its waves, when it rolls out in waves; null when it reaches every installation at once.
+    #[schema(required = true)]
+    pub rollout: Option<Rollout>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -160,7 +164,13 @@ impl From<ReleaseView> for Release {
         let zone = zone_of(&row.time_zone);
         let due_at = row.due_at.and_utc();
         let released_at = row.released_at.map(|at| at.and_utc());
-        let late_by_seconds = released_at.and_then(|at| schedule::lateness(due_at, at));
+        // A rollout is on time when its first wave went out in the window.
+        let first_wave_at = view.rollout.as_ref().map(|r| r.waves.first().and_then(|w| w.wave.started_at));
+        let went_out = match first_wave_at {
+            Some(first) => first.map(|at| at.and_utc()),
+            None => released_at,
+        };
+        let late_by_seconds = went_out.and_then(|at| schedule::lateness(due_at, at));
         Self {
             id: row.id,
             integration_pack_id: row.pack_id,
@@ -191,6 +201,7 @@ impl From<ReleaseView> for Release {
                 failed: view.deliveries.failed,
                 canceled: view.deliveries.canceled,
             },
+            rollout: view.rollout.map(Rollout::from),
         }
     }
 }
@@ -212,6 +223,19 @@ pub struct ReleaseRequest {
     /// the release time zone and at most 365 days ahead.
     #[schema(example = "2026-12-01")]
     pub release_on: Option<NaiveDate>,
+    /// Roll out in waves (a canary group, then growing shares of the
+    /// subscribed accounts) instead of reaching every installation at once.
+    pub rollout: Option<RolloutRequest>,
+}
+
+impl ReleaseRequest {
+    fn into_request(self) -> AppResult<ScheduleRequest> {
+        Ok(ScheduleRequest {
+            schedule: self.schedule,
+            release_on: self.release_on,
+            rollout: self.rollout.map(RolloutRequest::into_plan).transpose()?,
+        })
+    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -268,8 +292,8 @@ pub async fn release_draft(
     body: ApiJson<ReleaseRequest>,
 ) -> AppResult<HttpResponse> {
     let id = id.to_string();
-    let ApiJson(ReleaseRequest { schedule, release_on }) = body;
-    let request = ScheduleRequest { schedule, release_on };
+    let request = body.0.into_request()?;
+    let schedule = request.schedule;
     let release: Release = state
         .call(bearer, move |conn, ctx| service::release_draft(conn, ctx, &id, if_match.0.as_ref(), request))
         .await?
@@ -305,8 +329,8 @@ pub async fn release_latest(
     body: ApiJson<ReleaseRequest>,
 ) -> AppResult<HttpResponse> {
     let id = id.to_string();
-    let ApiJson(ReleaseRequest { schedule, release_on }) = body;
-    let request = ScheduleRequest { schedule, release_on };
+    let request = body.0.into_request()?;
+    let schedule = request.schedule;
     let release: Release =
         state.call(bearer, move |conn, ctx| service::release_latest(conn, ctx, &id, request)).await?.into();
     if schedule == Schedule::OnDate {

@@ -127,8 +127,11 @@ pub fn claim_due(
 }
 
 /// What recording a batch of attempts did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Recorded {
+    /// Rolling-out releases whose `installation.updated` deliveries have now
+    /// failed 3 attempts: their health is checked again.
+    pub unhealthy_candidates: Vec<String>,
     pub succeeded: usize,
     /// Attempts that failed (retried later or failed for good).
     pub failed: usize,
@@ -154,6 +157,7 @@ pub fn record_attempts(
         // The batch's endpoints, read once; only those whose health changes are written.
         let mut endpoints = store::endpoints_by_id(conn, &endpoint_ids)?;
         let mut recorded = Recorded::default();
+        let mut failing = Vec::new();
         for (outbound, attempt) in results {
             let (status, next_attempt_at) = next_state(now, rules, outbound, attempt);
             let outcome = Outcome {
@@ -178,11 +182,15 @@ pub fn record_attempts(
                 recorded.succeeded += 1;
             } else {
                 recorded.failed += 1;
+                if outbound.number >= crate::store::rollouts::FAILED_ATTEMPTS {
+                    failing.push(outbound.delivery_id.clone());
+                }
             }
             if let Some(endpoint) = endpoints.get_mut(&outbound.endpoint_id) {
                 endpoint_health(conn, endpoint, attempt, at, rules)?;
             }
         }
+        recorded.unhealthy_candidates = crate::store::rollouts::releases_with_failing_updates(conn, &failing)?;
         Ok(recorded)
     })
 }

@@ -13,6 +13,7 @@ use super::releases::PushCounts;
 use crate::db::DbConnection;
 use crate::domain::event::EventType;
 use crate::domain::release::PushOutcome;
+use crate::domain::rollout::Selector;
 use crate::domain::schedule;
 use crate::error::{AppError, AppResult};
 use crate::store::events::{self as store, EventRow, StoredEvent};
@@ -94,7 +95,8 @@ impl Outbox {
         data: &Value,
     ) -> AppResult<usize> {
         let fact_suffix = match targets {
-            Targets::Release => format!("/{revision}"),
+            // An installation is moved by one wave of a release at most.
+            Targets::Release | Targets::Wave(_) => format!("/{revision}"),
             Targets::Subscription { .. } => format!("/{revision}/{}", self.batch_id),
         };
         let priors = installations::prior_releases_of_targets(conn, release, targets)?;
@@ -253,12 +255,63 @@ pub fn release_canceled(conn: &mut DbConnection, outbox: &mut Outbox, release: &
     outbox.release_event(conn, release, EventType::ReleaseCanceled, 0, data)
 }
 
-/// The release is being carried out: one `installation.updated` for every
-/// installation it is about to move (written before they move).
-pub fn installations_updated(conn: &mut DbConnection, outbox: &mut Outbox, release: &Release) -> AppResult<usize> {
+/// The release (or one wave of it, `targets`) is being carried out: one
+/// `installation.updated` for every installation it is about to move
+/// (written before they move).
+pub fn installations_updated(
+    conn: &mut DbConnection,
+    outbox: &mut Outbox,
+    release: &Release,
+    targets: Targets,
+) -> AppResult<usize> {
     let mut data = release_data(conn, release)?;
     data["outcome"] = json!(PushOutcome::Applied);
-    outbox.target_events(conn, release, Targets::Release, EventType::InstallationUpdated, 0, &data)
+    outbox.target_events(conn, release, targets, EventType::InstallationUpdated, 0, &data)
+}
+
+/// A wave of the release's rollout went out, moving `moved` installations.
+pub fn wave_started(
+    conn: &mut DbConnection,
+    outbox: &mut Outbox,
+    release: &Release,
+    wave: i64,
+    selector: &Selector,
+    moved: usize,
+) -> AppResult<()> {
+    let mut data = release_data(conn, release)?;
+    let mut about = json!({"index": wave, "installations_moved": moved});
+    match selector {
+        Selector::Group(group) => about["account_group_id"] = json!(group),
+        Selector::Percent(percent) => about["percent"] = json!(percent),
+    }
+    data["wave"] = about;
+    outbox.release_event(conn, release, EventType::ReleaseWaveStarted, wave, data)
+}
+
+/// The rollout halted (with `reason`), resumed or was aborted; each halt and
+/// resume is its own fact.
+pub fn rollout_event(
+    conn: &mut DbConnection,
+    outbox: &mut Outbox,
+    release: &Release,
+    event_type: EventType,
+    reason: Option<&str>,
+) -> AppResult<()> {
+    let revision = store::count_for_release(conn, &release.id, event_type)?;
+    let mut data = release_data(conn, release)?;
+    if let Some(reason) = reason {
+        data["reason"] = json!(reason);
+    }
+    outbox.release_event(conn, release, event_type, revision, data)
+}
+
+/// The rollout was aborted: the installations it had not reached hear that
+/// their pending update is gone (`reason` `aborted`).
+pub fn unreached_canceled(conn: &mut DbConnection, outbox: &mut Outbox, release: &Release) -> AppResult<usize> {
+    let revision = next_revision(conn, release)?;
+    let mut data = release_data(conn, release)?;
+    data["reason"] = json!("aborted");
+    outbox.target_events(conn, release, Targets::Release, EventType::InstallationUpdateCanceled, revision, &data)
 }
 
 /// The release was carried out, with how far it reached.

@@ -29,6 +29,10 @@ pub struct RunningVersion {
 
 pub struct PendingUpdate {
     pub release: Release,
+    /// When the release is expected to reach the installation: the release's
+    /// due instant, or its wave's during a rollout; `None` while unknown (a
+    /// manual wave, a halted rollout).
+    pub expected_at: Option<chrono::NaiveDateTime>,
     /// The components whose version would change: `version` the new one (null: removed),
     /// `previous_version` what the installation runs now.
     pub changes: Vec<NamedItem>,
@@ -148,8 +152,8 @@ fn visible_installation(
     Ok((account, installation))
 }
 
-/// The caller's own installation, with its pack locked (see `pack_lock`) and read again.
-fn installation_for_change(
+/// The caller's own installation (not locked): only the subscriber itself changes it.
+pub(crate) fn own_installation(
     conn: &mut DbConnection,
     ctx: &Ctx,
     account_id: &str,
@@ -157,6 +161,17 @@ fn installation_for_change(
 ) -> AppResult<(Account, Installation)> {
     let (account, installation) = visible_installation(conn, ctx, account_id, id)?;
     require_self(ctx, &account)?;
+    Ok((account, installation))
+}
+
+/// The caller's own installation, with its pack locked (see `pack_lock`) and read again.
+fn installation_for_change(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    account_id: &str,
+    id: &str,
+) -> AppResult<(Account, Installation)> {
+    let (account, installation) = own_installation(conn, ctx, account_id, id)?;
     lock_pack(conn, &installation.pack_id)?;
     let installation = store::find_live(conn, &installation.id)?.ok_or(AppError::NotFound)?;
     Ok((account, installation))
@@ -220,12 +235,20 @@ fn views(conn: &mut DbConnection, installations: Vec<Installation>) -> AppResult
     account_ids.sort_unstable();
     account_ids.dedup();
     let subscribed = store::subscriptions(conn, &account_ids, &pack_ids)?;
-    let scheduled = releases::scheduled_for(conn, &pack_ids)?;
+    let scheduled = releases::pending_for(conn, &pack_ids)?;
     let mut release_ids: Vec<String> = installations.iter().filter_map(|i| i.release_id.clone()).collect();
     release_ids.extend(scheduled.values().map(|r| r.id.clone()));
     let items = releases::items_for(conn, &release_ids)?;
     let installation_ids: Vec<String> = installations.iter().map(|i| i.id.clone()).collect();
     let mut history = store::history(conn, &installation_ids)?;
+    let mut expected = HashMap::new();
+    for release in scheduled.values() {
+        let waiting: Vec<&Installation> = installations
+            .iter()
+            .filter(|i| i.pack_id == release.pack_id && i.release_id.as_ref() != Some(&release.id))
+            .collect();
+        expected.extend(super::rollouts::expected_at(conn, release, &waiting)?);
+    }
     let no_items = Vec::new();
     Ok(installations
         .into_iter()
@@ -237,6 +260,7 @@ fn views(conn: &mut DbConnection, installations: Vec<Installation>) -> AppResult
                 .filter(|release| is_subscribed && installation.release_id.as_ref() != Some(&release.id))
                 .map(|release| PendingUpdate {
                     changes: changes(current, items.get(&release.id).unwrap_or(&no_items)),
+                    expected_at: expected.get(&installation.id).copied().flatten(),
                     release: release.clone(),
                 });
             InstallationView {

@@ -14,6 +14,7 @@ pub mod pack_lock;
 pub mod packs;
 pub mod precondition;
 pub mod releases;
+pub mod rollouts;
 pub mod webhooks;
 pub mod workers;
 

@@ -12,6 +12,7 @@ use crate::domain::component::ComponentType;
 use crate::domain::event::{DeliveryStatus, DisabledReason, EventType};
 use crate::domain::pack::{Deployment, InstallationType};
 use crate::domain::release::{PushOutcome, ReleaseStatus, Schedule};
+use crate::domain::rollout::{Advance, ReportOutcome, WaveStatus};
 use crate::domain::StoredWord;
 
 macro_rules! text_columns {
@@ -42,6 +43,9 @@ macro_rules! text_columns {
 
 text_columns!(
     AccountKind,
+    Advance,
+    ReportOutcome,
+    WaveStatus,
     ComponentType,
     DeliveryStatus,
     Deployment,

@@ -13,8 +13,11 @@ use super::PageRequest;
 use crate::db::DbConnection;
 use crate::domain::event::EventType;
 use crate::domain::release::{PushOutcome, ReleaseStatus};
+use crate::domain::rollout::Cohort;
 use crate::schema::events as event_rows;
-use crate::schema::{account_group_members, account_group_packs, installations, integration_packs, pushes, releases};
+use crate::schema::{
+    account_group_members, account_group_packs, installations, integration_packs, pushes, releases, rollout_buckets,
+};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = installations)]
@@ -155,58 +158,6 @@ macro_rules! targets_of {
     };
 }
 
-/// Pushes the release to every subscribed installation of the pack that is not
-/// on it yet (early appliers are), in two set-based statements: one push per
-/// installation, then those installations move to the release, both chosen by
-/// the same predicate. Every writer that changes what it selects holds the
-/// pack's lock, which the release holds too, so both statements see the same
-/// installations; should they ever differ, the release fails here (and is
-/// undone) rather than move an installation without its push.
-/// Returns how many were pushed.
-pub fn push_release(conn: &mut DbConnection, release: &Release, at: NaiveDateTime) -> QueryResult<usize> {
-    let (release_id, pack_id) = (release.id.as_str(), release.pack_id.as_str());
-    if let DbConnection::Postgresql(pg) = conn {
-        // On tables just loaded and not yet analyzed, PostgreSQL estimates a
-        // handful of installations and plans a nested loop over every
-        // subscribed account for each one (6.5 s for 100,000 installations of
-        // 1,000 accounts); hash joins take 0.3 s whatever the statistics.
-        // Until the end of this transaction only.
-        diesel::sql_query("SET LOCAL enable_nestloop = off").execute(pg)?;
-    }
-    let rows = targets_of!(pack_id, release_id).select((
-        release_id.into_sql::<Text>(),
-        installations::id,
-        installations::account_id,
-        PushOutcome::Applied.into_sql::<Text>(),
-        at.into_sql::<Timestamp>(),
-        release.requested_by.as_str().into_sql::<Text>(),
-        release.requested_with_token.as_deref().into_sql::<Nullable<Text>>(),
-    ));
-    let pushed = super::on_backend!(conn, |c| diesel::insert_into(pushes::table)
-        .values(rows)
-        .into_columns((
-            pushes::release_id,
-            pushes::installation_id,
-            pushes::account_id,
-            pushes::outcome,
-            pushes::pushed_at,
-            pushes::pushed_by,
-            pushes::token_id,
-        ))
-        .execute(c))?;
-    // The same installations, by the same predicate (not by joining the pushes
-    // just written, which have no planner statistics yet).
-    let moved = diesel::update(targets_of!(pack_id, release_id))
-        .set((installations::release_id.eq(Some(release_id)), installations::updated_at.eq(at)))
-        .execute(conn)?;
-    if moved != pushed {
-        return Err(diesel::result::Error::QueryBuilderError(
-            format!("release {release_id} pushed {pushed} installations but moved {moved}").into(),
-        ));
-    }
-    Ok(pushed)
-}
-
 /// What the events of one fact share, for `insert_target_events`.
 pub struct TargetEvents<'a> {
     pub batch_id: &'a str,
@@ -229,6 +180,10 @@ pub enum Targets<'a> {
     /// pack, or going). Chosen before the change: live installations not on
     /// the release whose account has the pack through no other group.
     Subscription { group_id: &'a str, account_id: Option<&'a str> },
+    /// Those of the release's targets in a rollout's cohort (waves up to
+    /// the one going out): members of its groups or accounts whose bucket is
+    /// below its share. A cohort of everyone is `Release`.
+    Wave(&'a Cohort),
 }
 
 /// The installations of `targets` (see `Targets`) of the release.
@@ -257,8 +212,87 @@ macro_rules! targets {
                     .filter(diesel::dsl::not(installations::account_id.eq_any(through_others)));
                 $body
             }
+            Targets::Wave(cohort) => {
+                let in_groups = installations::account_id.eq_any(
+                    account_group_members::table
+                        .filter(account_group_members::group_id.eq_any(cohort.groups.clone()))
+                        .select(account_group_members::account_id),
+                );
+                let in_buckets = installations::account_id.eq_any(
+                    rollout_buckets::table
+                        .filter(rollout_buckets::pack_id.eq(pack_id))
+                        .filter(rollout_buckets::bucket.lt(cohort.below.unwrap_or(crate::domain::rollout::BUCKETS)))
+                        .select(rollout_buckets::account_id),
+                );
+                let $query = targets_of!(pack_id, release_id).filter(in_groups.or(in_buckets));
+                $body
+            }
         }
     }};
+}
+
+/// Pushes the release to every subscribed installation of the pack that is not
+/// on it yet (early appliers are), in two set-based statements: one push per
+/// installation, then those installations move to the release, both chosen by
+/// the same predicate. Every writer that changes what it selects holds the
+/// pack's lock, which the release holds too, so both statements see the same
+/// installations; should they ever differ, the release fails here (and is
+/// undone) rather than move an installation without its push.
+/// Returns how many were pushed.
+pub fn push_release(
+    conn: &mut DbConnection,
+    release: &Release,
+    targets: Targets,
+    wave: Option<i64>,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    let release_id = release.id.as_str();
+    if let DbConnection::Postgresql(pg) = conn {
+        // On tables just loaded and not yet analyzed, PostgreSQL estimates a
+        // handful of installations and plans a nested loop over every
+        // subscribed account for each one (6.5 s for 100,000 installations of
+        // 1,000 accounts); hash joins take 0.3 s whatever the statistics.
+        // Until the end of this transaction only.
+        diesel::sql_query("SET LOCAL enable_nestloop = off").execute(pg)?;
+    }
+    let pushed = targets!(targets, release, |query| {
+        let rows = query.select((
+            release_id.into_sql::<Text>(),
+            installations::id,
+            installations::account_id,
+            PushOutcome::Applied.into_sql::<Text>(),
+            at.into_sql::<Timestamp>(),
+            release.requested_by.as_str().into_sql::<Text>(),
+            release.requested_with_token.as_deref().into_sql::<Nullable<Text>>(),
+            wave.into_sql::<Nullable<BigInt>>(),
+        ));
+        super::on_backend!(conn, |c| diesel::insert_into(pushes::table)
+            .values(rows)
+            .into_columns((
+                pushes::release_id,
+                pushes::installation_id,
+                pushes::account_id,
+                pushes::outcome,
+                pushes::pushed_at,
+                pushes::pushed_by,
+                pushes::token_id,
+                pushes::wave,
+            ))
+            .execute(c))
+    })?;
+    // The same installations, by the same predicate (not by joining the pushes
+    // just written, which have no planner statistics yet).
+    let moved = targets!(targets, release, |query| {
+        diesel::update(query)
+            .set((installations::release_id.eq(Some(release_id)), installations::updated_at.eq(at)))
+            .execute(conn)
+    })?;
+    if moved != pushed {
+        return Err(diesel::result::Error::QueryBuilderError(
+            format!("release {release_id} pushed {pushed} installations but moved {moved}").into(),
+        ));
+    }
+    Ok(pushed)
 }
 
 /// The releases that the installations of `targets` run now (`None`: an
@@ -463,8 +497,24 @@ pub fn history(conn: &mut DbConnection, installation_ids: &[String]) -> QueryRes
     Ok(by_installation)
 }
 
-/// The pack's most recent carried-out release: what a new installation runs.
+/// What a new installation of the pack runs: the release rolling out (in
+/// progress), or else the most recent carried-out one (so the previous
+/// release while a rollout is halted or after it was aborted).
 pub fn current_release(conn: &mut DbConnection, pack_id: &str) -> QueryResult<Option<String>> {
+    let rolling: Option<String> = releases::table
+        .filter(releases::pack_id.eq(pack_id))
+        .filter(releases::status.eq(ReleaseStatus::InProgress))
+        .select(releases::id)
+        .first(conn)
+        .optional()?;
+    match rolling {
+        Some(id) => Ok(Some(id)),
+        None => last_released(conn, pack_id),
+    }
+}
+
+/// The pack's most recent carried-out release.
+pub fn last_released(conn: &mut DbConnection, pack_id: &str) -> QueryResult<Option<String>> {
     releases::table
         .filter(releases::pack_id.eq(pack_id))
         .filter(releases::status.eq(ReleaseStatus::Released))

@@ -12,6 +12,7 @@ pub mod idempotency;
 pub mod installations;
 pub mod packs;
 pub mod releases;
+pub mod rollouts;
 pub mod tokens;
 pub mod versions;
 pub mod webhooks;

@@ -8,7 +8,9 @@ use diesel::prelude::*;
 use super::PageRequest;
 use crate::db::DbConnection;
 use crate::domain::release::ReleaseStatus;
-use crate::schema::{component_versions, components, integration_packs, pack_components, release_items, releases};
+use crate::schema::{
+    component_versions, components, integration_packs, pack_components, release_items, releases, rollouts,
+};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = releases)]
@@ -69,6 +71,20 @@ pub fn scheduled_for(conn: &mut DbConnection, pack_ids: &[String]) -> QueryResul
     let rows: Vec<Release> = releases::table
         .filter(releases::pack_id.eq_any(pack_ids))
         .filter(releases::status.eq(ReleaseStatus::Scheduled))
+        .select(Release::as_select())
+        .load(conn)?;
+    Ok(rows.into_iter().map(|r| (r.pack_id.clone(), r)).collect())
+}
+
+/// The release each of these packs' installations are waiting for, if any:
+/// scheduled, or rolling out (in progress or halted); at most one each.
+pub fn pending_for(conn: &mut DbConnection, pack_ids: &[String]) -> QueryResult<HashMap<String, Release>> {
+    if pack_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<Release> = releases::table
+        .filter(releases::pack_id.eq_any(pack_ids))
+        .filter(releases::status.eq_any(ReleaseStatus::PENDING))
         .select(Release::as_select())
         .load(conn)?;
     Ok(rows.into_iter().map(|r| (r.pack_id.clone(), r)).collect())
@@ -228,6 +244,35 @@ pub fn apply_to_pack(conn: &mut DbConnection, release_id: &str, pack_id: &str) -
     Ok(())
 }
 
+/// The pack's released versions return to what they were before the release
+/// (its items' previous versions): a halted or aborted rollout. Components the
+/// release dropped come back as released-only members. A handful of rows, one
+/// per component of the release.
+pub fn restore_pack(conn: &mut DbConnection, release_id: &str, pack_id: &str, at: NaiveDateTime) -> QueryResult<()> {
+    let items: Vec<ReleaseItem> = release_items::table
+        .filter(release_items::release_id.eq(release_id))
+        .select(ReleaseItem::as_select())
+        .load(conn)?;
+    for item in items {
+        let row = pack_components::table.find((pack_id, &item.component_id));
+        let updated = diesel::update(row)
+            .set(pack_components::released_version_id.eq(&item.previous_version_id))
+            .execute(conn)?;
+        if updated == 0 && item.previous_version_id.is_some() {
+            diesel::insert_into(pack_components::table)
+                .values((
+                    pack_components::pack_id.eq(pack_id),
+                    pack_components::component_id.eq(&item.component_id),
+                    pack_components::member.eq(false),
+                    pack_components::added_at.eq(at),
+                    pack_components::released_version_id.eq(&item.previous_version_id),
+                ))
+                .execute(conn)?;
+        }
+    }
+    Ok(())
+}
+
 /// The release items whose version has been deleted since (a release that
 /// names one cannot be carried out).
 pub fn deleted_versions(conn: &mut DbConnection, release_id: &str) -> QueryResult<Vec<(String, String)>> {
@@ -255,6 +300,26 @@ pub fn claim_next_due(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResul
     let due = releases::table
         .filter(releases::status.eq(ReleaseStatus::Scheduled))
         .filter(releases::due_at.le(now))
+        .order((releases::due_at.asc(), releases::id.asc()))
+        .select(releases::id);
+    let id: Option<String> = match conn {
+        DbConnection::Postgresql(pg) => due.for_no_key_update().skip_locked().first(pg).optional()?,
+        DbConnection::Sqlite(sqlite) => due.first(sqlite).optional()?,
+    };
+    match id {
+        Some(id) => find(conn, &id),
+        None => Ok(None),
+    }
+}
+
+/// The rolling-out release whose next wave is due first, claimed for this
+/// transaction as `claim_next_due` claims a due release: its release row
+/// locked (`SKIP LOCKED`, so concurrent workers take different ones), the
+/// lock every rollout writer takes first.
+pub fn claim_rolling_due(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<Option<Release>> {
+    let due = releases::table
+        .filter(releases::status.eq(ReleaseStatus::InProgress))
+        .filter(releases::id.eq_any(rollouts::table.filter(rollouts::next_due_at.le(now)).select(rollouts::release_id)))
         .order((releases::due_at.asc(), releases::id.asc()))
         .select(releases::id);
     let id: Option<String> = match conn {

@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use super::PageRequest;
 use crate::db::DbConnection;
 use crate::domain::release::ReleaseStatus;
-use crate::schema::{component_versions, pack_components, release_items, releases};
+use crate::schema::{component_versions, installations, pack_components, release_items, releases};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = component_versions)]
@@ -107,8 +107,9 @@ pub fn latest_for(conn: &mut DbConnection, component_ids: &[String]) -> QueryRes
 }
 
 /// Whether a release names this version, so it must not be deleted: a pack's
-/// released version, or an item of a scheduled or carried-out release (a
-/// canceled or failed release protects nothing).
+/// released version, an item of a scheduled, rolling-out or carried-out
+/// release (a canceled or failed release protects nothing), or a version a
+/// live installation runs (an aborted rollout's, say).
 pub fn is_protected(conn: &mut DbConnection, id: &str) -> QueryResult<bool> {
     let released = exists(pack_components::table.filter(pack_components::released_version_id.eq(id)));
     let in_release = exists(
@@ -117,7 +118,12 @@ pub fn is_protected(conn: &mut DbConnection, id: &str) -> QueryResult<bool> {
             .filter(release_items::version_id.eq(id))
             .filter(releases::status.eq_any(ReleaseStatus::PROTECTING)),
     );
-    diesel::select(released.or(in_release)).get_result(conn)
+    let running = exists(installations::table.filter(installations::uninstalled_at.is_null()).filter(
+        installations::release_id.eq_any(
+            release_items::table.filter(release_items::version_id.eq(id)).select(release_items::release_id.nullable()),
+        ),
+    ));
+    diesel::select(released.or(in_release).or(running)).get_result(conn)
 }
 
 /// Version strings by version id.

@@ -143,7 +143,10 @@ impl Recorder {
             let (pool, clock, rules) = (self.pool.clone(), self.clock.clone(), self.rules.clone());
             let recorded = tokio::task::spawn_blocking(move || {
                 let mut conn = pool.get()?;
-                deliveries::record_attempts(&mut conn, clock.now(), &rules, &results)
+                let recorded = deliveries::record_attempts(&mut conn, clock.now(), &rules, &results)?;
+                // Failed deliveries count against a rollout's current wave.
+                crate::service::rollouts::check_health(&mut conn, &recorded.unhealthy_candidates, clock.now())?;
+                Ok::<_, crate::error::AppError>(recorded)
             })
             .await;
             match recorded {

@@ -10,7 +10,7 @@ use super::doorbell::Doorbell;
 use crate::clock::Clock;
 use crate::db::DbConnection;
 use crate::error::AppResult;
-use crate::service::{deliveries, idempotency, releases, workers};
+use crate::service::{deliveries, idempotency, releases, rollouts, workers};
 
 /// The job that carries out due releases.
 pub const DUE_RELEASES: &str = "due_releases";
@@ -56,8 +56,9 @@ pub trait Job: Send {
     fn run(&mut self, conn: &mut DbConnection, ctx: &JobContext) -> AppResult<JobPass>;
 }
 
-/// Carries out every due release, one transaction each, oldest first; a
-/// release that meets an unexpected error is failed and the rest go on.
+/// Carries out every due release, one transaction each, oldest first (a
+/// release that meets an unexpected error is failed and the rest go on),
+/// then every due wave of a rollout, likewise.
 pub struct DueReleases;
 
 impl Job for DueReleases {
@@ -90,7 +91,27 @@ impl Job for DueReleases {
                 }
             }
         }
-        pass.next_due = releases::next_due_at(conn)?;
+        // Then the rollouts' due waves, each like a release: one transaction.
+        while !ctx.stopping() {
+            let started = Instant::now();
+            let Some(run) = rollouts::execute_next_due_wave(conn, ctx.now())? else { break };
+            let elapsed_ms = started.elapsed().as_millis() as u64;
+            match run {
+                rollouts::WaveRun::Started { release_id, pushed, finished } => {
+                    pass.done += 1;
+                    tracing::info!(release = %release_id, pushed, finished, elapsed_ms, "carried out a rollout wave");
+                }
+                rollouts::WaveRun::Halted { release_id, reason } => {
+                    tracing::warn!(release = %release_id, %reason, "rollout halted");
+                }
+                rollouts::WaveRun::Skipped => break,
+            }
+        }
+        let waves = rollouts::next_due_at(conn)?;
+        pass.next_due = match (releases::next_due_at(conn)?, waves) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         Ok(pass)
     }
 }

@@ -206,7 +206,7 @@ backend_tests! {
         assert_eq!(other_side.error_fields(), ["event_types[0]", "event_types[1]"]);
         let publisher_side = format!("/api/v1/accounts/{}/webhook-endpoints", acme.id);
         let created = app.post(&publisher_side, &acme.token, json!({"url": "http://localhost:9/"})).await.expect(201);
-        assert_eq!(created["event_types"].as_array().unwrap().len(), 4, "a publisher's side: release.*");
+        assert_eq!(created["event_types"].as_array().unwrap().len(), 8, "a publisher's side: release.*");
         // A secret is never stored to be replayed.
         let keyed = app.post_with_key(&publisher_side, &acme.token, "k1", json!({"url": "http://localhost:9/a"})).await;
         let again = app.post_with_key(&publisher_side, &acme.token, "k1", json!({"url": "http://localhost:9/a"})).await;

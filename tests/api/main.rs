@@ -20,6 +20,7 @@ mod process_exit;
 mod races;
 mod receiver;
 mod releases;
+mod rollouts;
 mod seed;
 mod subscribers;
 mod worker;

@@ -1,6 +1,6 @@
 use diesel::migration::MigrationSource;
 use diesel_migrations::MigrationHarness;
-use packrelease::db::{run_migrations, MIGRATIONS};
+use packrelease::db::{run_migrations, MIGRATIONS, MIGRATION_SOURCE};
 
 use crate::helpers::{fresh_database, Backend};
 
@@ -15,8 +15,8 @@ fn up_down_up(backend: Backend) {
         MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS).unwrap().len(),
         "every migration applies on {backend:?}"
     );
-    conn.revert_all_migrations(MIGRATIONS).expect("migrate down");
-    assert!(conn.has_pending_migration(MIGRATIONS).unwrap());
+    conn.revert_all_migrations(MIGRATION_SOURCE).expect("migrate down");
+    assert!(conn.has_pending_migration(MIGRATION_SOURCE).unwrap());
     assert_eq!(run_migrations(&mut conn).expect("migrate up again"), applied);
     assert_eq!(run_migrations(&mut conn).expect("nothing left"), 0);
 }

@@ -16,8 +16,10 @@ use crate::error::{AppError, AppResult};
 use crate::failpoint;
 use crate::service::events::{self, Outbox};
 use crate::service::pack_lock::lock_pack;
+use crate::service::rollouts;
+use crate::store::installations::{self, Targets};
+use crate::store::packs;
 use crate::store::releases::{self as store, Release};
-use crate::store::{installations, packs};
 
 /// Why a release cannot be carried out, if it cannot: a version it names was deleted since.
 pub(super) fn undeliverable(conn: &mut DbConnection, release_id: &str) -> AppResult<Option<String>> {
@@ -48,8 +50,18 @@ pub(super) fn carry_out(conn: &mut DbConnection, release: &Release, now: DateTim
     store::apply_to_pack(conn, &release.id, &release.pack_id)?;
     packs::bump_revision(conn, &release.pack_id, at)?;
     // The events name what each installation ran before: written before they move.
-    let told = events::installations_updated(conn, &mut outbox, release)?;
-    outcome.pushed = installations::push_release(conn, release, at)?;
+    if crate::store::rollouts::find(conn, &release.id)?.is_some() {
+        // A rollout: its first wave goes out now (and the ones after it, if
+        // they add nobody); the release is `in_progress` until the last.
+        let out = rollouts::start_next_wave(conn, release, &mut outbox, now)?;
+        outcome.pushed = out.pushed;
+        failpoint::hit("carry_out", &release.pack_id)?;
+        outcome.late_by_seconds = schedule::lateness(release.due_at.and_utc(), now);
+        outbox.seal(conn)?;
+        return Ok(outcome);
+    }
+    let told = events::installations_updated(conn, &mut outbox, release, Targets::Release)?;
+    outcome.pushed = installations::push_release(conn, release, Targets::Release, None, at)?;
     if told != outcome.pushed {
         return Err(AppError::internal(std::io::Error::other(format!(
             "release {} pushed {} installations but wrote {told} events",
@@ -131,7 +143,10 @@ pub fn execute_next_due(conn: &mut DbConnection, now: DateTime<Utc>) -> AppResul
 
 /// Runs `work` in a savepoint of the open transaction: an error, or a panic,
 /// inside it rolls back only what `work` did.
-fn in_savepoint<T>(conn: &mut DbConnection, work: impl FnOnce(&mut DbConnection) -> AppResult<T>) -> AppResult<T> {
+pub(crate) fn in_savepoint<T>(
+    conn: &mut DbConnection,
+    work: impl FnOnce(&mut DbConnection) -> AppResult<T>,
+) -> AppResult<T> {
     match std::panic::catch_unwind(AssertUnwindSafe(|| conn.write_transaction(work))) {
         Ok(result) => result,
         Err(panic) => {

@@ -9,7 +9,7 @@ use crate::error::{AppError, AppResult};
 use crate::service::auth::CatalogScope;
 use crate::service::Ctx;
 use crate::store::installations;
-use crate::store::releases::{self as store, ReleaseFilter};
+use crate::store::releases::{self as store, Release, ReleaseFilter};
 use crate::store::{Page, PageRequest};
 
 pub fn get_release(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<ReleaseView> {
@@ -75,13 +75,13 @@ pub fn upcoming(
 
 /// A release's pushes: all of them for its publisher (and the admin); a
 /// subscriber whose groups have the pack sees its own.
-pub fn pushes(
+/// A release whose records (pushes, reports) the caller sees, and whose
+/// records only: a subscriber's own (`Some(account)`), or every one.
+pub(crate) fn release_for_records<'c>(
     conn: &mut DbConnection,
-    ctx: &Ctx,
+    ctx: &'c Ctx,
     id: &str,
-    outcome: Option<PushOutcome>,
-    page: &PageRequest,
-) -> AppResult<Page<installations::Push>> {
+) -> AppResult<(Release, Option<&'c str>)> {
     let release = store::find(conn, id)?.ok_or(AppError::NotFound)?;
     let account = match ctx.caller.catalog_scope() {
         CatalogScope::Nothing => {
@@ -93,6 +93,17 @@ pub fn pushes(
             None
         }
     };
+    Ok((release, account))
+}
+
+pub fn pushes(
+    conn: &mut DbConnection,
+    ctx: &Ctx,
+    id: &str,
+    outcome: Option<PushOutcome>,
+    page: &PageRequest,
+) -> AppResult<Page<installations::Push>> {
+    let (release, account) = release_for_records(conn, ctx, id)?;
     let filter = installations::PushFilter { release: &release.id, outcome, account };
     let rows = installations::pushes_of_release(conn, &filter, page)?;
     Ok(Page::from_rows(rows, page, |p| &p.installation_id))

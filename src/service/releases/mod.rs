@@ -9,7 +9,9 @@ mod listing;
 mod wizard;
 
 pub use changes::{cancel, reschedule};
+pub(crate) use execution::in_savepoint;
 pub use execution::{execute_due, execute_next_due, next_due_at, Executed};
+pub(crate) use listing::release_for_records;
 pub use listing::{get_release, list, pushes, upcoming, ListFilter, ScheduleCursor};
 pub use wizard::{release_draft, release_latest, ScheduleRequest};
 
@@ -28,6 +30,8 @@ pub struct ReleaseView {
     pub items: Vec<NamedItem>,
     pub counts: PushCounts,
     pub deliveries: DeliveryCounts,
+    /// Its waves, when it rolls out in waves.
+    pub rollout: Option<crate::service::rollouts::RolloutView>,
 }
 
 /// Where the webhook deliveries of a release's events stand.
@@ -48,20 +52,37 @@ pub struct PushCounts {
     pub applied_early: i64,
 }
 
-/// Refuses a change to the pack while a release of it is scheduled.
+/// Refuses a change to the pack (its membership, another release) while a
+/// release of it is scheduled (409 `release_already_scheduled`) or rolling
+/// out (409 `release_in_progress`, until it completes or is aborted).
 pub(crate) fn refuse_if_scheduled(conn: &mut DbConnection, pack_id: &str) -> AppResult<()> {
-    match store::scheduled_for(conn, &[pack_id.to_string()])?.remove(pack_id) {
-        Some(release) => Err(AppError::ReleaseAlreadyScheduled { release_id: release.id }),
+    match store::pending_for(conn, &[pack_id.to_string()])?.remove(pack_id) {
+        Some(release) if release.status == ReleaseStatus::Scheduled => {
+            Err(AppError::ReleaseAlreadyScheduled { release_id: release.id })
+        }
+        Some(release) => Err(AppError::conflict(
+            "release_in_progress",
+            format!(
+                "release {} of this pack is rolling out ({}): complete or abort it first",
+                release.id,
+                release.status.as_str()
+            ),
+        )),
         None => Ok(()),
     }
 }
 
 /// The push counts of one release (applied and applied early; nothing awaits once it is carried out).
-fn push_counts_of(conn: &mut DbConnection, release_id: &str) -> AppResult<PushCounts> {
+pub(crate) fn push_counts_of(conn: &mut DbConnection, release_id: &str) -> AppResult<PushCounts> {
     let pushes = installations::push_counts(conn, &[release_id.to_string()])?;
     let count = |outcome| pushes.get(&(release_id.to_string(), outcome)).copied().unwrap_or(0);
     let (applied, applied_early) = (count(PushOutcome::Applied), count(PushOutcome::AppliedEarly));
     Ok(PushCounts { targeted: applied + applied_early, applied, applied_early })
+}
+
+/// One release as the API shows it.
+pub(crate) fn get_release_view(conn: &mut DbConnection, release: Release) -> AppResult<ReleaseView> {
+    with_items(conn, release)
 }
 
 fn with_items(conn: &mut DbConnection, release: Release) -> AppResult<ReleaseView> {
@@ -83,6 +104,7 @@ fn with_items_all(conn: &mut DbConnection, page: Page<Release>) -> AppResult<Pag
         .collect();
     let awaiting = installations::awaiting(conn, &scheduled)?;
     let deliveries = crate::store::webhooks::counts_by_release(conn, &ids)?;
+    let mut rollouts = crate::service::rollouts::views(conn, &ids)?;
     Ok(page.map(|release| {
         let count = |outcome| pushes.get(&(release.id.clone(), outcome)).copied().unwrap_or(0);
         let (applied, applied_early) = (count(PushOutcome::Applied), count(PushOutcome::AppliedEarly));
@@ -99,7 +121,13 @@ fn with_items_all(conn: &mut DbConnection, page: Page<Release>) -> AppResult<Pag
             failed: delivered(DeliveryStatus::Failed),
             canceled: delivered(DeliveryStatus::Canceled),
         };
-        ReleaseView { items: items.remove(&release.id).unwrap_or_default(), counts, deliveries, release }
+        ReleaseView {
+            items: items.remove(&release.id).unwrap_or_default(),
+            counts,
+            deliveries,
+            rollout: rollouts.remove(&release.id),
+            release,
+        }
     }))
 }
 

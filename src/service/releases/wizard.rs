@@ -6,6 +6,7 @@ use super::execution::{carry_out, undeliverable};
 use super::{refuse_if_scheduled, with_items, ReleaseView};
 use crate::db::DbConnection;
 use crate::domain::release::{ReleaseStatus, Schedule};
+use crate::domain::rollout::Plan;
 use crate::domain::schedule;
 use crate::error::{AppError, AppResult};
 use crate::service::drafts::{new_draft, owned_draft, view};
@@ -13,6 +14,7 @@ use crate::service::events::{self, Outbox};
 use crate::service::pack_lock::lock_pack;
 use crate::service::packs::owned_pack;
 use crate::service::precondition::{self, IfMatch};
+use crate::service::rollouts;
 use crate::service::{new_id, Ctx};
 use crate::store::drafts::{self, Draft};
 use crate::store::packs::Pack;
@@ -22,6 +24,22 @@ use crate::store::releases::{self as store, Release, ReleaseItem};
 pub struct ScheduleRequest {
     pub schedule: Schedule,
     pub release_on: Option<NaiveDate>,
+    /// Waves to roll out in, instead of reaching every installation at once.
+    pub rollout: Option<Plan>,
+}
+
+/// The request's rules (422): its date, then its rollout plan.
+fn checked_due_at(
+    conn: &mut DbConnection,
+    request: &ScheduleRequest,
+    ctx: &Ctx,
+    pack: &Pack,
+) -> AppResult<DateTime<Utc>> {
+    let due_at = due_at(request, ctx)?;
+    if let Some(plan) = &request.rollout {
+        rollouts::check_plan(conn, pack, plan)?;
+    }
+    Ok(due_at)
 }
 
 /// The due instant the request names: now for an immediate release, the start
@@ -58,7 +76,7 @@ pub fn release_draft(
         let draft = drafts::find(conn, &draft.id)?.ok_or(AppError::NotFound)?;
         precondition::require(if_match, || view(conn, draft.clone(), &pack))?;
         // The body's rules (422) come after what the caller may see and do, before state conflicts (409).
-        let due_at = due_at(&request, ctx)?;
+        let due_at = checked_due_at(conn, &request, ctx, &pack)?;
         if let Some(release) = &draft.release_id {
             return Err(AppError::conflict("draft_already_released", format!("this draft was released as {release}")));
         }
@@ -79,7 +97,7 @@ pub fn release_latest(
     conn.write_transaction(|conn| {
         let pack = owned_pack(conn, ctx, pack_id)?;
         let pack = lock_pack(conn, &pack.id)?;
-        let due_at = due_at(&request, ctx)?;
+        let due_at = checked_due_at(conn, &request, ctx, &pack)?;
         let draft = new_draft(conn, ctx, &pack)?;
         release_locked(conn, ctx, draft, &pack, &request, due_at)
     })
@@ -143,6 +161,9 @@ fn release_locked(
     let selected: Vec<String> = items.iter().filter_map(|item| item.version_id.clone()).collect();
     crate::store::versions::lock(conn, &selected)?;
     store::insert(conn, &release, &items)?;
+    if let Some(plan) = &request.rollout {
+        rollouts::create(conn, &release, plan, ctx.now())?;
+    }
     drafts::mark_released(conn, &draft.draft.id, &release.id, ctx.now())?;
     let failure = match request.schedule {
         Schedule::Immediately => carry_out(conn, &release, ctx.now)?.failure,
