@@ -10,59 +10,25 @@
 //! `http://127.0.0.1:9/hook`: no worker runs, nothing is sent), so the release
 //! also makes one delivery per installation; it prints how many it made.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use diesel::prelude::*;
-use packrelease::app::{Application, ServerConfig};
-use packrelease::clock::SystemClock;
 use packrelease::db::{self, DbConnection};
 use packrelease::domain::event::{EventType, Side};
-use packrelease::domain::webhooks::AddressPolicy;
 use packrelease::schema::{accounts, webhook_deliveries};
-use packrelease::service::webhooks::UrlGuard;
 use packrelease::store::webhooks::{self as webhook_store, Endpoint};
-use serde_json::{json, Value};
+use serde_json::json;
 
+use api::{Api, Publisher, ReleasedPack};
+
+#[path = "support/api.rs"]
+mod api;
 #[path = "support/database.rs"]
 mod database;
 #[path = "../tests/api/seed.rs"]
 mod seed;
 
-const ADMIN: &str = "bench-admin-token";
 const PER_ACCOUNT: usize = 100;
-
-struct Api {
-    client: awc::Client,
-    base: String,
-}
-
-impl Api {
-    async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Value {
-        self.call_keyed(method, path, token, body, None).await
-    }
-
-    async fn call_keyed(&self, method: &str, path: &str, token: &str, body: Option<Value>, key: Option<&str>) -> Value {
-        let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut request = self.client.request(method, format!("{}/api/v1{path}", self.base)).bearer_auth(token);
-        if let Some(key) = key {
-            request = request.insert_header(("idempotency-key", key));
-        }
-        let mut response = match body {
-            Some(body) => request.send_json(&body).await,
-            None => request.send().await,
-        }
-        .expect("request");
-        let bytes = response.body().limit(1 << 26).await.expect("body");
-        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        assert!(response.status().is_success(), "{path}: {} {value}", response.status());
-        value
-    }
-}
-
-fn id(value: &Value) -> String {
-    value["id"].as_str().expect("id").to_string()
-}
 
 /// One enabled endpoint, subscribed to every subscriber event type, on each
 /// subscriber account of `publisher`, written as `service::webhooks::create_endpoint`
@@ -92,72 +58,24 @@ fn main() {
     let (url, backend, cleanup) = database::database();
     let pool = db::open(&url, 8).expect("open database");
     actix_web::rt::System::new().block_on(async {
-        let config = ServerConfig {
-            bind: "127.0.0.1:0".into(),
-            admin_token: Some(ADMIN.into()),
-            max_body_bytes: 1 << 20,
-            body_read_timeout: packrelease::config::DEFAULT_BODY_READ_TIMEOUT,
-            release_time_zone: packrelease::domain::schedule::DEFAULT_TIME_ZONE,
-            cors_allowed_origins: Vec::new(),
-            idempotency_wait: packrelease::config::IDEMPOTENCY_WAIT,
-            doorbell: Default::default(),
-            webhook_guard: UrlGuard::new(AddressPolicy::from_allowed_networks(Some("127.0.0.0/8")).expect("allowlist")),
-        };
-        let app = Application::build(&config, pool.clone(), Arc::new(SystemClock)).expect("server");
-        let client = awc::Client::builder().timeout(std::time::Duration::from_secs(300)).finish();
-        let api = Api { client, base: format!("http://127.0.0.1:{}", app.port()) };
-        let handle = app.handle();
-        actix_web::rt::spawn(app.run());
-
-        let publisher = id(&api.call("POST", "/accounts", ADMIN, Some(json!({"name": "Bench publisher"}))).await);
-        let token = api.call("POST", &format!("/accounts/{publisher}/tokens"), ADMIN, None).await["token"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let component =
-            id(&api.call("POST", "/components", &token, Some(json!({"name": "Orders", "type": "process"}))).await);
-        api.call("POST", &format!("/components/{component}/versions"), &token, Some(json!({"version": "1.0"}))).await;
-        let pack = id(&api
-            .call("POST", "/integration-packs", &token, Some(json!({"name": "Bench", "installation_type": "multiple"})))
-            .await);
-        api.call(
-            "POST",
-            &format!("/integration-packs/{pack}/components"),
-            &token,
-            Some(json!({"component_id": component})),
-        )
-        .await;
-        let draft = id(&api.call("POST", &format!("/integration-packs/{pack}/release-drafts"), &token, None).await);
-        let first = id(&api
-            .call("POST", &format!("/release-drafts/{draft}/release"), &token, Some(json!({"schedule": "immediately"})))
-            .await);
-        let group = id(&api.call("POST", "/account-groups", &token, Some(json!({"name": "Everyone"}))).await);
-        api.call(
-            "POST",
-            &format!("/account-groups/{group}/integration-packs"),
-            &token,
-            Some(json!({"integration_pack_id": pack})),
-        )
-        .await;
+        let (api, handle) = Api::start(pool.clone());
+        let publisher = Publisher::new(&api, "Bench publisher").await;
+        let token = publisher.token.clone();
+        let bench = ReleasedPack::new(&api, &publisher, "Bench").await;
 
         let seeding = Instant::now();
         let mut conn = pool.get().expect("connection");
-        seed::installations(&mut conn, &publisher, &group, &pack, &first, n, PER_ACCOUNT);
+        seed::installations(&mut conn, &publisher.id, &bench.group, &bench.pack, &bench.first_release, n, PER_ACCOUNT);
         let with_endpoints = std::env::var("BENCH_ENDPOINTS").is_ok_and(|v| !v.is_empty() && v != "0");
-        let endpoint_count = if with_endpoints { endpoints(&mut conn, &publisher) } else { 0 };
-        // A database at rest: fresh statistics, and (SQLite) the WAL checkpointed.
-        diesel::sql_query("ANALYZE").execute(&mut conn).expect("analyze");
-        if let packrelease::db::DbConnection::Sqlite(_) = &*conn {
-            diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).expect("checkpoint");
-        }
+        let endpoint_count = if with_endpoints { endpoints(&mut conn, &publisher.id) } else { 0 };
+        api::at_rest(&mut conn);
         drop(conn);
         eprintln!(
             "seeded {n} installations and {endpoint_count} webhook endpoints in {:.1}s",
             seeding.elapsed().as_secs_f64()
         );
 
-        api.call("POST", &format!("/components/{component}/versions"), &token, Some(json!({"version": "2.0"}))).await;
-        let draft = id(&api.call("POST", &format!("/integration-packs/{pack}/release-drafts"), &token, None).await);
+        let draft = bench.draft_version(&api, &publisher, "2.0").await;
         let key = std::env::var("BENCH_IDEMPOTENCY_KEY").ok().filter(|v| !v.is_empty()).map(|_| "bench-release");
         let (path, body) = (format!("/release-drafts/{draft}/release"), json!({"schedule": "immediately"}));
         let started = Instant::now();

@@ -365,6 +365,12 @@ diesel::table! {
     }
 }
 diesel::table! {
+    rollout_cohorts (release_id, account_id) {
+        release_id -> Text,
+        account_id -> Text,
+    }
+}
+diesel::table! {
     installation_reports (release_id, installation_id) {
         release_id -> Text,
         installation_id -> Text,
@@ -418,5 +424,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     rollouts,
     rollout_waves,
     rollout_buckets,
+    rollout_cohorts,
     installation_reports,
 );

@@ -48,6 +48,15 @@ CREATE TABLE rollout_buckets (
 );
 CREATE INDEX rollout_buckets_bucket_idx ON rollout_buckets (pack_id, bucket);
 
+-- The subscribed accounts that a rollout's waves have taken so far (each
+-- wave adds its own before it goes out): a wave's installations are found
+-- from these accounts, so its cost follows its cohort, not the pack's size.
+CREATE TABLE rollout_cohorts (
+    release_id TEXT NOT NULL REFERENCES rollouts (release_id) ON DELETE CASCADE,
+    account_id TEXT NOT NULL,
+    PRIMARY KEY (release_id, account_id)
+);
+
 -- A subscriber's report of applying a release to an installation: one per
 -- (release, installation), the latest wins.
 CREATE TABLE installation_reports (

@@ -181,105 +181,67 @@ async fn control(
     Ok(web::Json(release.into()))
 }
 
-/// Start the rollout's next wave now (a `manual` rollout's way forward; a
-/// `nightly` one's next wave then follows the midnight after). The health
-/// rule is checked first: if the current wave has failed, the rollout halts
-/// instead (200, `halted`). 409 `not_a_rollout`, `rollout_not_in_progress`.
-#[utoipa::path(
-    tag = "releases",
-    params(("id" = Uuid, Path, description = "Release id"), Precondition),
-    request_body(content = Option<NoInput>, description = "No body, or `{}`"),
-    responses((status = 200, body = Release), (status = 409, response = Conflict))
-)]
-#[post("/releases/{id}/advance")]
-pub async fn advance_rollout(
-    state: web::Data<AppState>,
-    bearer: Bearer,
-    id: web::Path<Uuid>,
-    if_match: Precondition,
-    _body: OptionalJson<NoInput>,
-) -> AppResult<web::Json<Release>> {
-    control(state, bearer, id.into_inner(), if_match, Control::Advance).await
+/// One control of a rollout: `POST /releases/{id}/<action>`, no body or `{}`,
+/// answering the release (200).
+macro_rules! control_endpoint {
+    ($name:ident, $path:literal, $control:expr, $summary:literal, $description:literal) => {
+        #[doc = $summary]
+        #[doc = ""]
+        #[doc = $description]
+        #[utoipa::path(
+                                    tag = "releases",
+                                    params(("id" = Uuid, Path, description = "Release id"), Precondition),
+                                    request_body(content = Option<NoInput>, description = "No body, or `{}`"),
+                                    responses((status = 200, body = Release), (status = 409, response = Conflict))
+                                )]
+        #[post($path)]
+        pub async fn $name(
+            state: web::Data<AppState>,
+            bearer: Bearer,
+            id: web::Path<Uuid>,
+            if_match: Precondition,
+            _body: OptionalJson<NoInput>,
+        ) -> AppResult<web::Json<Release>> {
+            control(state, bearer, id.into_inner(), if_match, $control).await
+        }
+    };
 }
 
-/// Halt the rollout: no further wave until resumed; a new installation gets
-/// the previous release's versions meanwhile. 409 `not_a_rollout`, `rollout_not_in_progress`.
-#[utoipa::path(
-    tag = "releases",
-    params(("id" = Uuid, Path, description = "Release id"), Precondition),
-    request_body(content = Option<NoInput>, description = "No body, or `{}`"),
-    responses((status = 200, body = Release), (status = 409, response = Conflict))
-)]
-#[post("/releases/{id}/halt")]
-pub async fn halt_rollout(
-    state: web::Data<AppState>,
-    bearer: Bearer,
-    id: web::Path<Uuid>,
-    if_match: Precondition,
-    _body: OptionalJson<NoInput>,
-) -> AppResult<web::Json<Release>> {
-    control(state, bearer, id.into_inner(), if_match, Control::Halt).await
-}
-
-/// Resume a halted rollout with the same accounts: only reports and failures
-/// from now on count, and a nightly rollout goes on at the next local
-/// midnight. 409 `not_a_rollout`, `rollout_not_halted`.
-#[utoipa::path(
-    tag = "releases",
-    params(("id" = Uuid, Path, description = "Release id"), Precondition),
-    request_body(content = Option<NoInput>, description = "No body, or `{}`"),
-    responses((status = 200, body = Release), (status = 409, response = Conflict))
-)]
-#[post("/releases/{id}/resume")]
-pub async fn resume_rollout(
-    state: web::Data<AppState>,
-    bearer: Bearer,
-    id: web::Path<Uuid>,
-    if_match: Precondition,
-    _body: OptionalJson<NoInput>,
-) -> AppResult<web::Json<Release>> {
-    control(state, bearer, id.into_inner(), if_match, Control::Resume).await
-}
-
-/// Send every remaining wave now (also from `halted`): the release is
-/// `released`. 409 `not_a_rollout`, `rollout_not_in_progress`.
-#[utoipa::path(
-    tag = "releases",
-    params(("id" = Uuid, Path, description = "Release id"), Precondition),
-    request_body(content = Option<NoInput>, description = "No body, or `{}`"),
-    responses((status = 200, body = Release), (status = 409, response = Conflict))
-)]
-#[post("/releases/{id}/complete")]
-pub async fn complete_rollout(
-    state: web::Data<AppState>,
-    bearer: Bearer,
-    id: web::Path<Uuid>,
-    if_match: Precondition,
-    _body: OptionalJson<NoInput>,
-) -> AppResult<web::Json<Release>> {
-    control(state, bearer, id.into_inner(), if_match, Control::Complete).await
-}
-
-/// Abort the rollout: no further wave; the pack's released versions return to
-/// the previous release's; installations already reached keep the new
-/// versions until the next release; the others' pending updates disappear
-/// (they get `installation.update_canceled`). 409 `not_a_rollout`, `rollout_not_in_progress`.
-#[utoipa::path(
-    tag = "releases",
-    params(("id" = Uuid, Path, description = "Release id"), Precondition),
-    request_body(content = Option<NoInput>, description = "No body, or `{}`"),
-    responses((status = 200, body = Release), (status = 409, response = Conflict))
-)]
-#[post("/releases/{id}/abort")]
-pub async fn abort_rollout(
-    state: web::Data<AppState>,
-    bearer: Bearer,
-    id: web::Path<Uuid>,
-    if_match: Precondition,
-    _body: OptionalJson<NoInput>,
-) -> AppResult<web::Json<Release>> {
-    control(state, bearer, id.into_inner(), if_match, Control::Abort).await
-}
+control_endpoint!(
+    advance_rollout,
+    "/releases/{id}/advance",
+    Control::Advance,
+    "Start the rollout's next wave now.",
+    "A `manual` rollout's way forward (a `nightly` one's next wave then follows the midnight after). The health rule is checked first: if the current wave has failed, the rollout halts instead (200, `halted`). 409 `not_a_rollout`, `rollout_not_in_progress`."
+);
+control_endpoint!(
+    halt_rollout,
+    "/releases/{id}/halt",
+    Control::Halt,
+    "Halt the rollout.",
+    "No further wave until resumed; a new installation gets the previous release's versions meanwhile. 409 `not_a_rollout`, `rollout_not_in_progress`."
+);
+control_endpoint!(
+    resume_rollout,
+    "/releases/{id}/resume",
+    Control::Resume,
+    "Resume a halted rollout.",
+    "The same accounts: only reports and failures from now on count, and a nightly rollout goes on at the next local midnight. 409 `not_a_rollout`, `rollout_not_halted`."
+);
+control_endpoint!(
+    complete_rollout,
+    "/releases/{id}/complete",
+    Control::Complete,
+    "Send every remaining wave now.",
+    "Also from `halted`: the release is `released`. 409 `not_a_rollout`, `rollout_not_in_progress`."
+);
+control_endpoint!(
+    abort_rollout,
+    "/releases/{id}/abort",
+    Control::Abort,
+    "Abort the rollout.",
+    "No further wave; the pack's released versions return to the previous release's; installations already reached keep the new versions until the next release; the others' pending updates disappear (they get `installation.update_canceled`). 409 `not_a_rollout`, `rollout_not_in_progress`."
+);
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

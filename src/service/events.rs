@@ -96,7 +96,7 @@ impl Outbox {
     ) -> AppResult<usize> {
         let fact_suffix = match targets {
             // An installation is moved by one wave of a release at most.
-            Targets::Release | Targets::Wave(_) => format!("/{revision}"),
+            Targets::Release | Targets::Wave => format!("/{revision}"),
             Targets::Subscription { .. } => format!("/{revision}/{}", self.batch_id),
         };
         let priors = installations::prior_releases_of_targets(conn, release, targets)?;

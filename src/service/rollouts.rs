@@ -202,7 +202,13 @@ pub(crate) fn start_next_wave(
     while rollout.current_wave < last {
         let wave = rollout.current_wave + 1;
         let cohort = Cohort::of(&selectors, wave as usize);
-        let targets = if cohort.below.is_none() { Targets::Release } else { Targets::Wave(&cohort) };
+        let targets = match cohort.below {
+            None => Targets::Release,
+            Some(_) => {
+                store::extend_cohort(conn, &release.id, &release.pack_id, &cohort)?;
+                Targets::Wave
+            }
+        };
         let told = events::installations_updated(conn, outbox, release, targets)?;
         let pushed = installations::push_release(conn, release, targets, Some(wave), at)?;
         if told != pushed {

@@ -13,10 +13,9 @@ use super::PageRequest;
 use crate::db::DbConnection;
 use crate::domain::event::EventType;
 use crate::domain::release::{PushOutcome, ReleaseStatus};
-use crate::domain::rollout::Cohort;
 use crate::schema::events as event_rows;
 use crate::schema::{
-    account_group_members, account_group_packs, installations, integration_packs, pushes, releases, rollout_buckets,
+    account_group_members, account_group_packs, installations, integration_packs, pushes, releases, rollout_cohorts,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -180,10 +179,11 @@ pub enum Targets<'a> {
     /// pack, or going). Chosen before the change: live installations not on
     /// the release whose account has the pack through no other group.
     Subscription { group_id: &'a str, account_id: Option<&'a str> },
-    /// Those of the release's targets in a rollout's cohort (waves up to
-    /// the one going out): members of its groups or accounts whose bucket is
-    /// below its share. A cohort of everyone is `Release`.
-    Wave(&'a Cohort),
+    /// Those of the release's targets whose account is in its rollout's
+    /// cohort so far (`rollout_cohorts`, extended by each wave before it goes
+    /// out): found from those accounts, so a wave costs what it reaches. A
+    /// cohort of everyone is `Release`.
+    Wave,
 }
 
 /// The installations of `targets` (see `Targets`) of the release.
@@ -212,19 +212,11 @@ macro_rules! targets {
                     .filter(diesel::dsl::not(installations::account_id.eq_any(through_others)));
                 $body
             }
-            Targets::Wave(cohort) => {
-                let in_groups = installations::account_id.eq_any(
-                    account_group_members::table
-                        .filter(account_group_members::group_id.eq_any(cohort.groups.clone()))
-                        .select(account_group_members::account_id),
-                );
-                let in_buckets = installations::account_id.eq_any(
-                    rollout_buckets::table
-                        .filter(rollout_buckets::pack_id.eq(pack_id))
-                        .filter(rollout_buckets::bucket.lt(cohort.below.unwrap_or(crate::domain::rollout::BUCKETS)))
-                        .select(rollout_buckets::account_id),
-                );
-                let $query = targets_of!(pack_id, release_id).filter(in_groups.or(in_buckets));
+            Targets::Wave => {
+                let cohort = rollout_cohorts::table
+                    .filter(rollout_cohorts::release_id.eq(release_id))
+                    .select(rollout_cohorts::account_id);
+                let $query = not_yet_on!(pack_id, release_id).filter(installations::account_id.eq_any(cohort));
                 $body
             }
         }
@@ -247,7 +239,8 @@ pub fn push_release(
     at: NaiveDateTime,
 ) -> QueryResult<usize> {
     let release_id = release.id.as_str();
-    if let DbConnection::Postgresql(pg) = conn {
+    // (A wave's cohort is small and drives its statements by index.)
+    if let (DbConnection::Postgresql(pg), Targets::Release) = (&mut *conn, targets) {
         // On tables just loaded and not yet analyzed, PostgreSQL estimates a
         // handful of installations and plans a nested loop over every
         // subscribed account for each one (6.5 s for 100,000 installations of

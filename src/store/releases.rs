@@ -65,12 +65,21 @@ pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Release>> {
 
 /// The scheduled release of each of these packs, if any (at most one each).
 pub fn scheduled_for(conn: &mut DbConnection, pack_ids: &[String]) -> QueryResult<HashMap<String, Release>> {
+    by_pack(conn, pack_ids, &[ReleaseStatus::Scheduled])
+}
+
+/// The release in one of `statuses` of each of these packs (at most one each).
+fn by_pack(
+    conn: &mut DbConnection,
+    pack_ids: &[String],
+    statuses: &[ReleaseStatus],
+) -> QueryResult<HashMap<String, Release>> {
     if pack_ids.is_empty() {
         return Ok(HashMap::new());
     }
     let rows: Vec<Release> = releases::table
         .filter(releases::pack_id.eq_any(pack_ids))
-        .filter(releases::status.eq(ReleaseStatus::Scheduled))
+        .filter(releases::status.eq_any(statuses))
         .select(Release::as_select())
         .load(conn)?;
     Ok(rows.into_iter().map(|r| (r.pack_id.clone(), r)).collect())
@@ -79,15 +88,7 @@ pub fn scheduled_for(conn: &mut DbConnection, pack_ids: &[String]) -> QueryResul
 /// The release each of these packs' installations are waiting for, if any:
 /// scheduled, or rolling out (in progress or halted); at most one each.
 pub fn pending_for(conn: &mut DbConnection, pack_ids: &[String]) -> QueryResult<HashMap<String, Release>> {
-    if pack_ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows: Vec<Release> = releases::table
-        .filter(releases::pack_id.eq_any(pack_ids))
-        .filter(releases::status.eq_any(ReleaseStatus::PENDING))
-        .select(Release::as_select())
-        .load(conn)?;
-    Ok(rows.into_iter().map(|r| (r.pack_id.clone(), r)).collect())
+    by_pack(conn, pack_ids, &ReleaseStatus::PENDING)
 }
 
 pub struct ReleaseFilter<'a> {

@@ -9,10 +9,10 @@ use diesel::prelude::*;
 use super::PageRequest;
 use crate::db::DbConnection;
 use crate::domain::event::{DeliveryStatus, EventType};
-use crate::domain::rollout::{Advance, ReportOutcome, WaveStatus};
+use crate::domain::rollout::{Advance, Cohort, ReportOutcome, WaveStatus};
 use crate::schema::{
-    account_group_members, account_group_packs, installation_reports, pushes, rollout_buckets, rollout_waves, rollouts,
-    webhook_deliveries,
+    account_group_members, account_group_packs, installation_reports, pushes, rollout_buckets, rollout_cohorts,
+    rollout_waves, rollouts, webhook_deliveries,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -168,6 +168,38 @@ pub fn claim_next_due(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResul
 /// When the next wave of any rollout is due.
 pub fn next_due_at(conn: &mut DbConnection) -> QueryResult<Option<NaiveDateTime>> {
     rollouts::table.select(diesel::dsl::min(rollouts::next_due_at)).first(conn)
+}
+
+/// Adds to the rollout's cohort the subscribed accounts of the pack that
+/// `cohort` holds (members of its groups, or bucketed below its share) and
+/// it does not have yet, in one statement. Returns how many it added.
+pub fn extend_cohort(conn: &mut DbConnection, release_id: &str, pack_id: &str, cohort: &Cohort) -> QueryResult<usize> {
+    let below = cohort.below.unwrap_or(crate::domain::rollout::BUCKETS);
+    let bucketed = rollout_buckets::table
+        .filter(rollout_buckets::pack_id.eq(pack_id))
+        .filter(rollout_buckets::bucket.lt(below))
+        .select(rollout_buckets::account_id);
+    let cohort_members = diesel::alias!(account_group_members as cohort_members);
+    let grouped = cohort_members
+        .filter(cohort_members.field(account_group_members::group_id).eq_any(cohort.groups.clone()))
+        .select(cohort_members.field(account_group_members::account_id));
+    let taken =
+        rollout_cohorts::table.filter(rollout_cohorts::release_id.eq(release_id)).select(rollout_cohorts::account_id);
+    let sharing = account_group_packs::table
+        .filter(account_group_packs::pack_id.eq(pack_id))
+        .select(account_group_packs::group_id);
+    let rows = account_group_members::table
+        .filter(account_group_members::group_id.eq_any(sharing))
+        .filter(
+            account_group_members::account_id.eq_any(bucketed).or(account_group_members::account_id.eq_any(grouped)),
+        )
+        .filter(diesel::dsl::not(account_group_members::account_id.eq_any(taken)))
+        .select((release_id.into_sql::<diesel::sql_types::Text>(), account_group_members::account_id))
+        .distinct();
+    super::on_backend!(conn, |c| diesel::insert_into(rollout_cohorts::table)
+        .values(rows)
+        .into_columns((rollout_cohorts::release_id, rollout_cohorts::account_id))
+        .execute(c))
 }
 
 /// Subscribed accounts of the pack that have no bucket yet.

@@ -30,3 +30,42 @@ fn migrations_run_up_down_and_up_on_sqlite() {
 fn migrations_run_up_down_and_up_on_postgres() {
     up_down_up(Backend::Postgres);
 }
+
+/// Rows of the tables the rollout statuses' migration rebuilds (SQLite) or
+/// alters (PostgreSQL), and of those that reference them.
+fn counts(conn: &mut packrelease::db::DbConnection) -> Vec<i64> {
+    use diesel::prelude::*;
+    use packrelease::schema::{events, installations, pushes, release_items, releases};
+    vec![
+        releases::table.count().get_result(conn).unwrap(),
+        release_items::table.count().get_result(conn).unwrap(),
+        pushes::table.count().get_result(conn).unwrap(),
+        events::table.count().get_result(conn).unwrap(),
+        installations::table.filter(installations::release_id.is_not_null()).count().get_result(conn).unwrap(),
+    ]
+}
+
+crate::helpers::backend_tests! {
+    async fn the_status_migration_runs_down_and_up_without_losing_items_pushes_or_events(app: TestApp) {
+        let acme = app.publisher("Acme").await;
+        let (pack, component, _group, _subscribers, _installations) = app.installed_pack(&acme, 3).await;
+        app.release_now(&acme, &pack).await;
+        app.version(&acme, &component, "1.2").await;
+        app.schedule(&acme, &pack, "2026-12-01").await;
+        let before = app.db(counts);
+        assert!(before.iter().all(|n| *n > 0), "{before:?}");
+        app.db(|conn| {
+            for _ in 0..2 {
+                conn.revert_last_migration(MIGRATION_SOURCE).expect("migrate down");
+            }
+            assert_eq!(counts(conn), before, "down keeps every row");
+            assert_eq!(run_migrations(conn).expect("migrate up"), 2);
+            assert_eq!(counts(conn), before, "up keeps every row");
+            // The new statuses are accepted; the rebuilt tables still cascade with their release.
+            use diesel::prelude::*;
+            use packrelease::schema::releases;
+            diesel::update(releases::table.filter(releases::status.eq("released"))).set(releases::status.eq("aborted")).execute(conn).unwrap();
+        });
+        assert_eq!(app.get(&format!("/api/v1/integration-packs/{pack}/releases?status=aborted"), &acme.token).await.expect(200)["items"].as_array().unwrap().len(), 2);
+    }
+}

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::prelude::*;
-use packrelease::schema::{installations, pushes, releases, worker_heartbeats, worker_jobs};
+use packrelease::schema::{events, installations, pushes, releases, rollouts, worker_heartbeats, worker_jobs};
 use packrelease::worker::{Worker, DUE_RELEASES};
 use serde_json::{json, Value};
 
@@ -121,24 +121,39 @@ fn status_of(app: &TestApp, release: &str) -> String {
     app.db(|c| releases::table.find(release).select(releases::status).first(c).unwrap())
 }
 
-/// `packs` packs, each installed by the same `subscribers` accounts, each with a scheduled release.
-async fn scheduled_packs(app: &TestApp, owner: &Actor, packs: usize, subscribers: usize) -> Vec<String> {
+/// A group "Everyone" of `n` new subscribers.
+async fn everyone(app: &TestApp, owner: &Actor, n: usize) -> (String, Vec<Actor>) {
     let group = app.group(owner, "Everyone").await;
     let mut accounts = Vec::new();
-    for i in 0..subscribers {
+    for i in 0..n {
         let subscriber = app.subscriber(owner, &format!("Subscriber {i}")).await;
         app.join(owner, &group, &subscriber).await;
         accounts.push(subscriber);
     }
+    (group, accounts)
+}
+
+/// A released pack (1.0, with 2.0 made since) shared with `groups` and
+/// installed by every one of `accounts`; returns it.
+async fn installed_everywhere(app: &TestApp, owner: &Actor, name: &str, groups: &[&str], accounts: &[Actor]) -> String {
+    let (pack, component) = app.pack_with_component(owner, name).await;
+    app.release_now(owner, &pack).await;
+    for group in groups {
+        app.share(owner, group, &pack).await;
+    }
+    for subscriber in accounts {
+        app.install(subscriber, &pack).await;
+    }
+    app.version(owner, &component, "2.0").await;
+    pack
+}
+
+/// `packs` packs, each installed by the same `subscribers` accounts, each with a scheduled release.
+async fn scheduled_packs(app: &TestApp, owner: &Actor, packs: usize, subscribers: usize) -> Vec<String> {
+    let (group, accounts) = everyone(app, owner, subscribers).await;
     let mut scheduled = Vec::new();
     for p in 0..packs {
-        let (pack, component) = app.pack_with_component(owner, &format!("Pack {p}")).await;
-        app.release_now(owner, &pack).await;
-        app.share(owner, &group, &pack).await;
-        for subscriber in &accounts {
-            app.install(subscriber, &pack).await;
-        }
-        app.version(owner, &component, "2.0").await;
+        let pack = installed_everywhere(app, owner, &format!("Pack {p}"), &[&group], &accounts).await;
         let release = app.schedule(owner, &pack, "2026-12-01").await;
         scheduled.push(release["id"].as_str().unwrap().to_string());
     }
@@ -370,5 +385,112 @@ fn a_worker_pass_fails_fast_on_a_bad_database() {
         let output = Command::new(WORKER).args(["--once"]).env("PACKRELEASE_DATABASE_URL", url).output().unwrap();
         assert!(!output.status.success(), "{url}");
         assert!(String::from_utf8_lossy(&output.stderr).contains("error:"), "{url}");
+    }
+}
+
+/// Rollouts' due waves, for worker processes on the real clock: their next
+/// wave's due instant is moved in the database (`None`: out of reach).
+fn set_waves_due(app: &TestApp, due: Option<&str>) {
+    let at = due.map_or_else(
+        || chrono::NaiveDate::from_ymd_opt(2999, 1, 1).unwrap().and_hms_opt(5, 0, 0).unwrap(),
+        |at| at.parse::<chrono::DateTime<chrono::Utc>>().unwrap().naive_utc(),
+    );
+    app.db(|c| {
+        diesel::update(rollouts::table.filter(rollouts::next_due_at.is_not_null()))
+            .set(rollouts::next_due_at.eq(at))
+            .execute(c)
+            .unwrap()
+    });
+}
+
+/// `packs` packs, each installed by the same `subscribers` accounts, each
+/// rolling out (nightly) to a canary (the first subscriber), then everyone.
+async fn rolling_packs(app: &TestApp, owner: &Actor, packs: usize, subscribers: usize) -> Vec<String> {
+    let (group, accounts) = everyone(app, owner, subscribers).await;
+    let canary = app.group(owner, "Canary").await;
+    app.join(owner, &canary, &accounts[0]).await;
+    let mut rolling = Vec::new();
+    for p in 0..packs {
+        let pack = installed_everywhere(app, owner, &format!("Pack {p}"), &[&group, &canary], &accounts).await;
+        let draft = app.draft(owner, &pack).await;
+        let plan = json!({"waves": [{"account_group_id": canary}, {"percent": 100}], "advance": "nightly"});
+        let release = app.release(owner, &draft, json!({"schedule": "immediately", "rollout": plan})).await.expect(201);
+        assert_eq!(release["rollout"]["current_wave"], 1);
+        rolling.push(release["id"].as_str().unwrap().to_string());
+    }
+    set_waves_due(app, None);
+    rolling
+}
+
+fn wave_events(app: &TestApp, release: &str) -> i64 {
+    app.db(|c| {
+        events::table
+            .filter(events::release_id.eq(release))
+            .filter(events::event_type.eq("release.wave_started"))
+            .count()
+            .get_result(c)
+            .unwrap()
+    })
+}
+
+backend_tests! {
+    async fn racing_workers_carry_out_each_wave_exactly_once(app: TestApp) {
+        let acme = app.publisher("Acme").await;
+        let rolling = rolling_packs(&app, &acme, 10, 3).await;
+        set_waves_due(&app, Some("2020-01-01T05:00:00Z"));
+        let children: Vec<Child> = (0..3).map(|_| worker(&app, &["--once"]).spawn().unwrap()).collect();
+        let mut carried_out = 0;
+        for child in children {
+            let output = child.wait_with_output().unwrap();
+            let log = String::from_utf8_lossy(&output.stderr);
+            assert!(output.status.success(), "{log}");
+            carried_out += log.matches("carried out a rollout wave").count();
+        }
+        assert_eq!(carried_out, rolling.len(), "each wave carried out by exactly one worker");
+        for release in &rolling {
+            assert_eq!(status_of(&app, release), "released");
+            assert_eq!(count_pushes(&app, release), 3, "each installation pushed once");
+            assert_eq!(wave_events(&app, release), 2, "one wave_started per wave");
+        }
+    }
+
+    async fn a_worker_killed_inside_a_wave_leaves_it_untouched_and_a_restart_finishes_it(app: TestApp) {
+        let acme = app.publisher("Acme").await;
+        let (pack, component) = app.pack_with_component(&acme, "Big").await;
+        let first = app.release_now(&acme, &pack).await;
+        let group = app.group(&acme, "Everyone").await;
+        app.share(&acme, &group, &pack).await;
+        let n = 5_000;
+        app.db(|c| crate::seed::installations(c, &acme.id, &group, &pack, first["id"].as_str().unwrap(), n, 50));
+        app.version(&acme, &component, "2.0").await;
+        let draft = app.draft(&acme, &pack).await;
+        let plan = json!({"waves": [{"percent": 20}, {"percent": 100}], "advance": "nightly"});
+        let release = app.release(&acme, &draft, json!({"schedule": "immediately", "rollout": plan})).await.expect(201);
+        let release = release["id"].as_str().unwrap().to_string();
+        let after_wave_1 = count_pushes(&app, &release);
+        assert!(after_wave_1 > 0 && after_wave_1 < n as i64, "{after_wave_1}");
+        set_waves_due(&app, Some("2020-01-01T05:00:00Z"));
+
+        // The failpoint holds the worker inside the wave's transaction, its pushes written.
+        let mut child = worker(&app, &["--poll-interval", "0.2"]).env("PACKRELEASE_FAILPOINT", "wave:pause").spawn().unwrap();
+        let lines = log_lines(&mut child);
+        wait_for(&lines, "failpoint reached", Duration::from_secs(30));
+        assert!(claim_is_held(&app, &release), "the worker holds the release's claim when it is killed");
+        child.kill().unwrap(); // SIGKILL, inside the wave's transaction
+        child.wait().unwrap();
+        let released_lock = std::time::Instant::now();
+        while claim_is_held(&app, &release) {
+            assert!(released_lock.elapsed() < Duration::from_secs(30), "the dead worker's claim was never released");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!((status_of(&app, &release), count_pushes(&app, &release), wave_events(&app, &release)), ("in_progress".to_string(), after_wave_1, 1), "the crash undid the wave wholly");
+
+        let output = worker(&app, &["--once"]).output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert_eq!(status_of(&app, &release), "released");
+        assert_eq!(count_pushes(&app, &release), n as i64, "one push per installation");
+        assert_eq!(wave_events(&app, &release), 2);
+        let on_it: i64 = app.db(|c| installations::table.filter(installations::release_id.eq(&release)).count().get_result(c).unwrap());
+        assert_eq!(on_it, n as i64);
     }
 }
