@@ -221,7 +221,8 @@ pub fn release_scheduled(conn: &mut DbConnection, outbox: &mut Outbox, release: 
 
 /// Accounts are about to gain or lose `packs` through a group (see
 /// `Targets::Subscription`; called before the change is written). For each of
-/// those packs with a scheduled release, the installations whose subscription
+/// those packs with a release scheduled or rolling out (not yet reaching
+/// them), the installations whose subscription
 /// starts hear of their pending update (`reason` `subscribed`), and those whose
 /// subscription ends hear that it will not reach them (`unsubscribed`).
 pub fn subscriptions_changing(
@@ -236,7 +237,7 @@ pub fn subscriptions_changing(
     } else {
         (EventType::InstallationUpdateCanceled, "unsubscribed")
     };
-    for release in releases::scheduled_for(conn, packs)?.values() {
+    for release in releases::pending_for(conn, packs)?.values() {
         // The revision of the schedule now in force: the one the other installations were told.
         let revision = (next_revision(conn, release)? - 1).max(0);
         let mut data = release_data(conn, release)?;

@@ -381,4 +381,22 @@ backend_tests! {
         assert_eq!(halted["rollout"]["waves"][0]["failed"], 1, "{halted}");
         assert_eq!(running(&app.installation(&subscribers[1], &installations[1]).await), json!("1.0"), "no further wave");
     }
+
+    async fn an_account_leaving_during_a_rollout_hears_its_update_is_canceled(app: TestApp) {
+        let acme = app.publisher("Acme").await;
+        let (pack, _component, group, subscribers, installations) = app.installed_pack(&acme, 2).await;
+        let canary = app.group(&acme, "Canary").await;
+        app.share(&acme, &canary, &pack).await;
+        app.join(&acme, &canary, &subscribers[0]).await;
+        let plan = json!({"waves": [{"account_group_id": canary}, {"percent": 100}], "advance": "manual"});
+        let release_id = id(&release_with(&app, &acme, &pack, json!({"schedule": "immediately", "rollout": plan})).await.expect(201));
+        app.delete(&format!("/api/v1/account-groups/{group}/members/{}", subscribers[1].id), &acme.token).await.expect(204);
+        let feed = app.get(&format!("/api/v1/accounts/{}/events?type=installation.update_canceled", subscribers[1].id), &subscribers[1].token).await.expect(200);
+        assert_eq!(feed["items"].as_array().unwrap().len(), 1, "{feed}");
+        assert_eq!(feed["items"][0]["data"]["reason"], "unsubscribed");
+        let view = app.installation(&subscribers[1], &installations[1]).await;
+        assert_eq!((view["subscribed"].clone(), view["pending_update"].clone()), (json!(false), Value::Null));
+        assert_eq!(control(&app, &acme, &release_id, "advance").await.expect(200)["status"], "released");
+        assert_eq!(versions(&app, &subscribers, &installations).await, [json!("1.1"), json!("1.0")], "the account that left is not reached");
+    }
 }
