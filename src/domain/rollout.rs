@@ -67,18 +67,50 @@ pub enum Selector {
     Percent(i64),
 }
 
+/// One wave as asked for: exactly one of the two makes a valid wave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaveSpec {
+    pub account_group_id: Option<String>,
+    pub percent: Option<i64>,
+}
+
+impl WaveSpec {
+    fn selector(&self) -> Option<Selector> {
+        match (&self.account_group_id, self.percent) {
+            (Some(group), None) => Some(Selector::Group(group.clone())),
+            (None, Some(percent)) => Some(Selector::Percent(percent)),
+            _ => None,
+        }
+    }
+}
+
+impl From<Selector> for WaveSpec {
+    fn from(selector: Selector) -> Self {
+        match selector {
+            Selector::Group(group) => Self { account_group_id: Some(group), percent: None },
+            Selector::Percent(percent) => Self { account_group_id: None, percent: Some(percent) },
+        }
+    }
+}
+
 /// A rollout as asked for, before the groups are checked against the pack.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    pub waves: Vec<Selector>,
+    pub waves: Vec<WaveSpec>,
     pub advance: Advance,
     pub halt_at_failed_percent: Option<i64>,
 }
 
 impl Plan {
+    /// Each wave's selector (for a plan that passed `check`).
+    pub fn selectors(&self) -> Vec<Selector> {
+        self.waves.iter().filter_map(WaveSpec::selector).collect()
+    }
+
     /// The plan's own rules, each error naming its field: 1 to 20 waves,
-    /// percentages whole numbers 1–100 that increase from wave to wave, a
-    /// last wave of 100 (everyone), a threshold of 1–100.
+    /// each with exactly one selector, percentages whole numbers 1–100 that
+    /// increase from wave to wave, a last wave of 100 (everyone), a
+    /// threshold of 1–100.
     pub fn check(&self) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();
         if self.waves.is_empty() || self.waves.len() > MAX_WAVES {
@@ -90,7 +122,15 @@ impl Plan {
         }
         let mut highest: Option<i64> = None;
         for (i, wave) in self.waves.iter().enumerate() {
-            let Selector::Percent(percent) = *wave else { continue };
+            let Some(selector) = wave.selector() else {
+                errors.push(FieldError::new(
+                    format!("rollout.waves[{i}]"),
+                    "one_selector",
+                    "a wave has exactly one of account_group_id and percent",
+                ));
+                continue;
+            };
+            let Selector::Percent(percent) = selector else { continue };
             let field = format!("rollout.waves[{i}].percent");
             if !(1..=100).contains(&percent) {
                 errors.push(FieldError::new(&field, "out_of_range", "percent is a whole number from 1 to 100"));
@@ -103,7 +143,7 @@ impl Plan {
             }
             highest = highest.max(Some(percent));
         }
-        if !self.waves.is_empty() && self.waves.last() != Some(&Selector::Percent(100)) {
+        if !self.waves.is_empty() && self.waves.last().and_then(WaveSpec::selector) != Some(Selector::Percent(100)) {
             errors.push(FieldError::new(
                 format!("rollout.waves[{}]", self.waves.len() - 1),
                 "must_reach_everyone",
@@ -194,7 +234,11 @@ mod tests {
     use chrono_tz::America::New_York;
 
     fn plan(waves: Vec<Selector>) -> Plan {
-        Plan { waves, advance: Advance::Nightly, halt_at_failed_percent: Some(5) }
+        Plan {
+            waves: waves.into_iter().map(WaveSpec::from).collect(),
+            advance: Advance::Nightly,
+            halt_at_failed_percent: Some(5),
+        }
     }
 
     fn codes(plan: &Plan) -> Vec<(String, String)> {
@@ -243,6 +287,9 @@ mod tests {
         let mut too_many: Vec<Selector> = (1..=20).map(Selector::Percent).collect();
         too_many.push(Selector::Percent(100));
         assert_eq!(codes(&plan(too_many)), [("rollout.waves".into(), "too_many".into())]);
+        let mut neither = good.clone();
+        neither.waves[0] = WaveSpec { account_group_id: None, percent: None };
+        assert_eq!(codes(&neither), [("rollout.waves[0]".into(), "one_selector".into())]);
         let mut threshold = good.clone();
         threshold.halt_at_failed_percent = Some(0);
         assert_eq!(codes(&threshold), [("rollout.halt_at_failed_percent".into(), "out_of_range".into())]);

@@ -137,7 +137,9 @@ pub struct DeliveryCounts {
 
 #[derive(Serialize, ToSchema)]
 pub struct PushCounts {
-    /// Subscribed installations it reached, or (while scheduled) will reach, early appliers included.
+    /// Subscribed installations it reached, or (while scheduled) will reach,
+    /// early appliers included. While it rolls out, those reached so far
+    /// (each wave's share is in `rollout.waves`).
     pub targeted: i64,
     /// Pushed by the release itself.
     pub applied: i64,
@@ -228,13 +230,13 @@ pub struct ReleaseRequest {
     pub rollout: Option<RolloutRequest>,
 }
 
-impl ReleaseRequest {
-    fn into_request(self) -> AppResult<ScheduleRequest> {
-        Ok(ScheduleRequest {
-            schedule: self.schedule,
-            release_on: self.release_on,
-            rollout: self.rollout.map(RolloutRequest::into_plan).transpose()?,
-        })
+impl From<ReleaseRequest> for ScheduleRequest {
+    fn from(request: ReleaseRequest) -> Self {
+        ScheduleRequest {
+            schedule: request.schedule,
+            release_on: request.release_on,
+            rollout: request.rollout.map(Into::into),
+        }
     }
 }
 
@@ -292,7 +294,7 @@ pub async fn release_draft(
     body: ApiJson<ReleaseRequest>,
 ) -> AppResult<HttpResponse> {
     let id = id.to_string();
-    let request = body.0.into_request()?;
+    let request = ScheduleRequest::from(body.0);
     let schedule = request.schedule;
     let release: Release = state
         .call(bearer, move |conn, ctx| service::release_draft(conn, ctx, &id, if_match.0.as_ref(), request))
@@ -329,7 +331,7 @@ pub async fn release_latest(
     body: ApiJson<ReleaseRequest>,
 ) -> AppResult<HttpResponse> {
     let id = id.to_string();
-    let request = body.0.into_request()?;
+    let request = ScheduleRequest::from(body.0);
     let schedule = request.schedule;
     let release: Release =
         state.call(bearer, move |conn, ctx| service::release_latest(conn, ctx, &id, request)).await?.into();

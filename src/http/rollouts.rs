@@ -14,8 +14,8 @@ use super::extract::{ApiJson, Bearer, OptionalJson, PageQuery};
 use super::problem::responses::Conflict;
 use super::releases::{NoInput, Release};
 use super::{created, list_response, AppState};
-use crate::domain::rollout::{Advance, Plan, ReportOutcome, Selector, WaveStatus};
-use crate::error::{AppError, AppResult, FieldError};
+use crate::domain::rollout::{Advance, Plan, ReportOutcome, WaveSpec, WaveStatus};
+use crate::error::AppResult;
 use crate::service::rollouts::{self as service, Control, NewReport, RolloutView};
 use crate::store::rollouts::Report as ReportRow;
 
@@ -61,26 +61,17 @@ pub struct RolloutRequest {
     pub halt_at_failed_percent: Option<i64>,
 }
 
-impl RolloutRequest {
-    /// The plan, with each wave's selector (422 for a wave with none or both).
-    pub fn into_plan(self) -> AppResult<Plan> {
-        let mut errors = Vec::new();
-        let mut waves = Vec::new();
-        for (i, wave) in self.waves.into_iter().enumerate() {
-            match (wave.account_group_id, wave.percent) {
-                (Some(group), None) => waves.push(Selector::Group(group)),
-                (None, Some(percent)) => waves.push(Selector::Percent(percent)),
-                _ => errors.push(FieldError::new(
-                    format!("rollout.waves[{i}]"),
-                    "one_selector",
-                    "a wave has exactly one of account_group_id and percent",
-                )),
-            }
+impl From<RolloutRequest> for Plan {
+    fn from(request: RolloutRequest) -> Self {
+        Plan {
+            waves: request
+                .waves
+                .into_iter()
+                .map(|w| WaveSpec { account_group_id: w.account_group_id, percent: w.percent })
+                .collect(),
+            advance: request.advance,
+            halt_at_failed_percent: request.halt_at_failed_percent,
         }
-        if !errors.is_empty() {
-            return Err(AppError::Validation(errors));
-        }
-        Ok(Plan { waves, advance: self.advance, halt_at_failed_percent: self.halt_at_failed_percent })
     }
 }
 

@@ -215,6 +215,12 @@ pub fn apply_update(conn: &mut DbConnection, ctx: &Ctx, account_id: &str, id: &s
         let Some(pending) = view.pending_update else {
             return Err(AppError::conflict("no_pending_update", "this installation has no pending update to apply"));
         };
+        if pending.release.status == crate::domain::release::ReleaseStatus::Halted {
+            return Err(AppError::conflict(
+                "release_halted",
+                "the publisher halted this release's rollout: it cannot be applied until resumed",
+            ));
+        }
         let actor = (account.id.as_str(), ctx.token_id.as_deref());
         store::apply_early(conn, &view.installation, &pending.release.id, actor, ctx.now())?;
         let mut outbox = Outbox::new(ctx.now());

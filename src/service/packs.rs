@@ -198,10 +198,14 @@ pub fn update_pack(
 pub fn delete_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str, if_match: Option<&IfMatch>) -> AppResult<()> {
     conn.write_transaction(|conn| {
         let pack = pack_for_change(conn, ctx, id, if_match)?;
-        if let Some(release) = releases::scheduled_for(conn, std::slice::from_ref(&pack.id))?.remove(&pack.id) {
+        if let Some(release) = releases::pending_for(conn, std::slice::from_ref(&pack.id))?.remove(&pack.id) {
             return Err(AppError::conflict(
                 "pack_in_use",
-                format!("release {} of this pack is scheduled: cancel it first", release.id),
+                format!(
+                    "release {} of this pack is {}: cancel, complete or abort it first",
+                    release.id,
+                    release.status.as_str()
+                ),
             ));
         }
         if installations::pack_installed(conn, &pack.id)? {

@@ -45,24 +45,25 @@ pub struct WaveView {
 }
 
 /// The rollouts of a page of releases, with per-wave counts, in a fixed
-/// number of queries per release that has one.
+/// number of queries whatever the number of releases.
 pub(crate) fn views(conn: &mut DbConnection, release_ids: &[String]) -> AppResult<HashMap<String, RolloutView>> {
     let plans = store::for_releases(conn, release_ids)?;
-    let mut views = HashMap::new();
-    for (release_id, (rollout, waves)) in plans {
-        let failed = store::failed_by_wave(conn, &release_id, None, None)?;
-        let succeeded = store::succeeded_by_wave(conn, &release_id)?;
-        let waves = waves
-            .into_iter()
-            .map(|wave| WaveView {
-                applied: succeeded.get(&wave.wave).copied().unwrap_or(0),
-                failed: failed.get(&wave.wave).copied().unwrap_or(0),
-                wave,
-            })
-            .collect();
-        views.insert(release_id, RolloutView { rollout, waves });
-    }
-    Ok(views)
+    let rolling: Vec<String> = plans.keys().cloned().collect();
+    let failed = store::failed_by_wave(conn, &rolling, None, None)?;
+    let succeeded = store::succeeded_by_wave(conn, &rolling)?;
+    let count = |counts: &HashMap<(String, i64), i64>, wave: &Wave| {
+        counts.get(&(wave.release_id.clone(), wave.wave)).copied().unwrap_or(0)
+    };
+    Ok(plans
+        .into_iter()
+        .map(|(release_id, (rollout, waves))| {
+            let waves = waves
+                .into_iter()
+                .map(|wave| WaveView { applied: count(&succeeded, &wave), failed: count(&failed, &wave), wave })
+                .collect();
+            (release_id, RolloutView { rollout, waves })
+        })
+        .collect())
 }
 
 /// The plan's rules (422 with the field): its own, then its groups, which
@@ -70,7 +71,8 @@ pub(crate) fn views(conn: &mut DbConnection, release_ids: &[String]) -> AppResul
 pub(crate) fn check_plan(conn: &mut DbConnection, pack: &Pack, plan: &Plan) -> AppResult<()> {
     plan.check().map_err(AppError::Validation)?;
     let mut errors = Vec::new();
-    for (i, selector) in plan.waves.iter().enumerate() {
+    let selectors = plan.selectors();
+    for (i, selector) in selectors.iter().enumerate() {
         let Selector::Group(group_id) = selector else { continue };
         let field = format!("rollout.waves[{i}].account_group_id");
         match groups::find(conn, group_id)? {
@@ -81,7 +83,7 @@ pub(crate) fn check_plan(conn: &mut DbConnection, pack: &Pack, plan: &Plan) -> A
             }
             _ => errors.push(FieldError::new(field, "not_found", "no account group of yours has this id")),
         }
-        if plan.waves[..i].contains(selector) {
+        if selectors[..i].contains(selector) {
             errors.push(FieldError::new(
                 format!("rollout.waves[{i}].account_group_id"),
                 "duplicate",
@@ -112,7 +114,7 @@ pub(crate) fn create(conn: &mut DbConnection, release: &Release, plan: &Plan, at
     };
     let zone = zone_of(release);
     let waves: Vec<Wave> = plan
-        .waves
+        .selectors()
         .iter()
         .enumerate()
         .map(|(i, selector)| {
@@ -205,6 +207,8 @@ pub(crate) fn start_next_wave(
         let targets = match cohort.below {
             None => Targets::Release,
             Some(_) => {
+                // The cohort so far, of the accounts subscribed now.
+                store::prune_cohort(conn, &release.id, &release.pack_id)?;
                 store::extend_cohort(conn, &release.id, &release.pack_id, &cohort)?;
                 Targets::Wave
             }
@@ -249,6 +253,19 @@ pub(crate) fn start_next_wave(
     Ok(out)
 }
 
+/// A dated release was moved: its waves are due from its new date (and
+/// canceled with it, when it is canceled).
+pub(crate) fn release_changed(conn: &mut DbConnection, release: &Release) -> AppResult<()> {
+    let Some((rollout, waves)) = store::find(conn, &release.id)? else { return Ok(()) };
+    match release.status {
+        ReleaseStatus::Canceled => {
+            store::cancel_pending_waves(conn, &release.id)?;
+        }
+        _ => reschedule_pending(conn, release, &rollout, &waves, Some(release.due_at.and_utc()))?,
+    }
+    Ok(())
+}
+
 /// Sets the due instants of the waves not gone out: the next at `next`, each
 /// later one a night after (nightly); none while unknown (manual, halted).
 fn reschedule_pending(
@@ -277,10 +294,8 @@ fn unhealthy_reason(conn: &mut DbConnection, rollout: &Rollout, waves: &[Wave]) 
     let wave = rollout.current_wave;
     let Some(current) = waves.iter().find(|w| w.wave == wave) else { return Ok(None) };
     let moved = current.targeted.unwrap_or(0);
-    let failed = store::failed_by_wave(conn, &rollout.release_id, Some(rollout.health_since), Some(wave))?
-        .get(&wave)
-        .copied()
-        .unwrap_or(0);
+    let release = std::slice::from_ref(&rollout.release_id);
+    let failed = store::failed_by_wave(conn, release, Some(rollout.health_since), Some(wave))?.values().sum::<i64>();
     if !rules::unhealthy(failed, moved, rollout.halt_at_failed_percent) {
         return Ok(None);
     }
@@ -488,8 +503,7 @@ pub fn control(
                     return Err(refuse("in_progress or halted"));
                 }
                 if status == ReleaseStatus::Halted {
-                    release_store::apply_to_pack(conn, &release.id, &release.pack_id)?;
-                    packs::bump_revision(conn, &release.pack_id, at)?;
+                    resume_locked(conn, &release, rollout, &mut outbox, ctx.now)?;
                 }
                 let release = Release { status: ReleaseStatus::InProgress, ..release.clone() };
                 while !start_next_wave(conn, &release, &mut outbox, ctx.now)?.finished {}
@@ -603,13 +617,23 @@ pub fn report(
         if installation.release_id.as_deref() != Some(input.release_id.as_str()) {
             return Err(not_running());
         }
-        // The release row, then the pack, as every rollout writer takes them.
-        let release = release_store::lock(conn, &input.release_id)?.ok_or_else(not_running)?;
-        lock_pack(conn, &release.pack_id)?;
-        let installation: Installation = installations::find_live(conn, &installation.id)?.ok_or(AppError::NotFound)?;
-        if installation.release_id.as_deref() != Some(release.id.as_str()) {
-            return Err(not_running());
-        }
+        let release = release_store::find(conn, &input.release_id)?.ok_or_else(not_running)?;
+        // A failure may halt a rollout in progress: then the release row, and
+        // the pack, as every rollout writer takes them, and the installation
+        // read again under them. Other reports lock nothing.
+        let may_halt = input.outcome == ReportOutcome::Failed && release.status == ReleaseStatus::InProgress;
+        let (release, installation) = if may_halt {
+            let release = release_store::lock(conn, &release.id)?.ok_or_else(not_running)?;
+            lock_pack(conn, &release.pack_id)?;
+            let installation: Installation =
+                installations::find_live(conn, &installation.id)?.ok_or(AppError::NotFound)?;
+            if installation.release_id.as_deref() != Some(release.id.as_str()) {
+                return Err(not_running());
+            }
+            (release, installation)
+        } else {
+            (release, installation)
+        };
         let report = Report {
             release_id: release.id.clone(),
             installation_id: installation.id.clone(),
@@ -619,7 +643,7 @@ pub fn report(
             reported_at: ctx.now(),
         };
         store::upsert_report(conn, &report)?;
-        if report.outcome == ReportOutcome::Failed {
+        if may_halt {
             let mut outbox = Outbox::new(ctx.now());
             halt_if_unhealthy(conn, &release, &mut outbox, ctx.now())?;
             outbox.seal(conn)?;

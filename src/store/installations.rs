@@ -216,6 +216,8 @@ macro_rules! targets {
                 let cohort = rollout_cohorts::table
                     .filter(rollout_cohorts::release_id.eq(release_id))
                     .select(rollout_cohorts::account_id);
+                // Subscribed: the cohort holds only accounts subscribed now (see
+                // `rollouts::extend_cohort`), and subscriptions wait for the pack's lock.
                 let $query = not_yet_on!(pack_id, release_id).filter(installations::account_id.eq_any(cohort));
                 $body
             }

@@ -150,21 +150,6 @@ pub fn set_wave_due(
     Ok(())
 }
 
-/// The rollout whose next wave is due first, claimed for this transaction:
-/// on PostgreSQL locked with `FOR NO KEY UPDATE SKIP LOCKED` so concurrent
-/// workers take different ones; on SQLite the write transaction excludes them.
-/// Only rollouts in progress have a `next_due_at`.
-pub fn claim_next_due(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<Option<String>> {
-    let due = rollouts::table
-        .filter(rollouts::next_due_at.le(now))
-        .order((rollouts::next_due_at.asc(), rollouts::release_id.asc()))
-        .select(rollouts::release_id);
-    match conn {
-        DbConnection::Postgresql(pg) => due.for_no_key_update().skip_locked().first(pg).optional(),
-        DbConnection::Sqlite(sqlite) => due.first(sqlite).optional(),
-    }
-}
-
 /// When the next wave of any rollout is due.
 pub fn next_due_at(conn: &mut DbConnection) -> QueryResult<Option<NaiveDateTime>> {
     rollouts::table.select(diesel::dsl::min(rollouts::next_due_at)).first(conn)
@@ -200,6 +185,24 @@ pub fn extend_cohort(conn: &mut DbConnection, release_id: &str, pack_id: &str, c
         .values(rows)
         .into_columns((rollout_cohorts::release_id, rollout_cohorts::account_id))
         .execute(c))
+}
+
+/// Drops from the rollout's cohort the accounts that are no longer
+/// subscribed to the pack (they left its groups since a wave took them): a
+/// wave reaches subscribed accounts only.
+pub fn prune_cohort(conn: &mut DbConnection, release_id: &str, pack_id: &str) -> QueryResult<usize> {
+    let sharing = account_group_packs::table
+        .filter(account_group_packs::pack_id.eq(pack_id))
+        .select(account_group_packs::group_id);
+    let subscribed = account_group_members::table
+        .filter(account_group_members::group_id.eq_any(sharing))
+        .select(account_group_members::account_id);
+    diesel::delete(
+        rollout_cohorts::table
+            .filter(rollout_cohorts::release_id.eq(release_id))
+            .filter(diesel::dsl::not(rollout_cohorts::account_id.eq_any(subscribed))),
+    )
+    .execute(conn)
 }
 
 /// Subscribed accounts of the pack that have no bucket yet.
@@ -307,26 +310,29 @@ pub fn reports(conn: &mut DbConnection, filter: &ReportFilter, page: &PageReques
     query.order(installation_reports::installation_id.asc()).limit(page.fetch()).load(conn)
 }
 
-/// The waves (of `release_id`'s pushes) of installations that count as failed
-/// since `since` (all time when `None`): their latest report says `failed`,
-/// or a delivery of their `installation.updated` event failed 3 attempts.
-/// Read from the reports and failing deliveries, not from the wave's pushes,
-/// so the cost follows the failures, not the wave's size.
+/// How many installations of each wave (by release and wave) count as
+/// failed since `since` (all time when `None`): their latest report says
+/// `failed`, or a delivery of their `installation.updated` event failed 3
+/// attempts. Read from the reports and failing deliveries, not from the
+/// waves' pushes, so the cost follows the failures, not the waves' size.
 pub fn failed_by_wave(
     conn: &mut DbConnection,
-    release_id: &str,
+    release_ids: &[String],
     since: Option<NaiveDateTime>,
     wave: Option<i64>,
-) -> QueryResult<HashMap<i64, i64>> {
+) -> QueryResult<HashMap<(String, i64), i64>> {
+    if release_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
     let pushed = pushes::table.on(pushes::release_id
         .eq(installation_reports::release_id)
         .and(pushes::installation_id.eq(installation_reports::installation_id)));
     let mut reported = installation_reports::table
         .inner_join(pushed)
-        .filter(installation_reports::release_id.eq(release_id.to_string()))
+        .filter(installation_reports::release_id.eq_any(release_ids))
         .filter(installation_reports::outcome.eq(ReportOutcome::Failed))
         .filter(pushes::wave.is_not_null())
-        .select((installation_reports::installation_id, pushes::wave.assume_not_null()))
+        .select((pushes::release_id, pushes::installation_id, pushes::wave.assume_not_null()))
         .into_boxed();
     if let Some(since) = since {
         reported = reported.filter(installation_reports::reported_at.ge(since));
@@ -340,12 +346,12 @@ pub fn failed_by_wave(
         .and(pushes::installation_id.nullable().eq(webhook_deliveries::installation_id)));
     let mut failing = webhook_deliveries::table
         .inner_join(delivered)
-        .filter(webhook_deliveries::release_id.eq(release_id.to_string()))
+        .filter(webhook_deliveries::release_id.eq_any(release_ids))
         .filter(webhook_deliveries::event_type.eq(EventType::InstallationUpdated))
         .filter(webhook_deliveries::status.eq_any([DeliveryStatus::Pending, DeliveryStatus::Failed]))
         .filter(webhook_deliveries::attempts.ge(FAILED_ATTEMPTS))
         .filter(pushes::wave.is_not_null())
-        .select((pushes::installation_id, pushes::wave.assume_not_null()))
+        .select((pushes::release_id, pushes::installation_id, pushes::wave.assume_not_null()))
         .into_boxed();
     if let Some(since) = since {
         failing = failing.filter(webhook_deliveries::last_attempt_at.ge(since));
@@ -353,11 +359,12 @@ pub fn failed_by_wave(
     if let Some(wave) = wave {
         failing = failing.filter(pushes::wave.eq(wave));
     }
-    let mut failed: HashSet<(String, i64)> = reported.load(conn)?.into_iter().collect();
-    failed.extend(failing.load::<(String, i64)>(conn)?);
+    // An installation failed both ways counts once.
+    let mut failed: HashSet<(String, String, i64)> = reported.load(conn)?.into_iter().collect();
+    failed.extend(failing.load::<(String, String, i64)>(conn)?);
     let mut by_wave = HashMap::new();
-    for (_, wave) in failed {
-        *by_wave.entry(wave).or_insert(0) += 1;
+    for (release, _, wave) in failed {
+        *by_wave.entry((release, wave)).or_insert(0) += 1;
     }
     Ok(by_wave)
 }
@@ -366,21 +373,24 @@ pub fn failed_by_wave(
 /// its installation as failed.
 pub const FAILED_ATTEMPTS: i64 = 3;
 
-/// Succeeded reports of the release's wave installations, by wave.
-pub fn succeeded_by_wave(conn: &mut DbConnection, release_id: &str) -> QueryResult<HashMap<i64, i64>> {
-    let rows: Vec<(Option<i64>, i64)> = installation_reports::table
+/// Succeeded reports of the releases' wave installations, by release and wave.
+pub fn succeeded_by_wave(conn: &mut DbConnection, release_ids: &[String]) -> QueryResult<HashMap<(String, i64), i64>> {
+    if release_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, Option<i64>, i64)> = installation_reports::table
         .inner_join(
             pushes::table.on(pushes::release_id
                 .eq(installation_reports::release_id)
                 .and(pushes::installation_id.eq(installation_reports::installation_id))),
         )
-        .filter(installation_reports::release_id.eq(release_id))
+        .filter(installation_reports::release_id.eq_any(release_ids))
         .filter(installation_reports::outcome.eq(ReportOutcome::Succeeded))
         .filter(pushes::wave.is_not_null())
-        .group_by(pushes::wave)
-        .select((pushes::wave, diesel::dsl::count_star()))
+        .group_by((pushes::release_id, pushes::wave))
+        .select((pushes::release_id, pushes::wave, diesel::dsl::count_star()))
         .load(conn)?;
-    Ok(rows.into_iter().filter_map(|(wave, n)| Some((wave?, n))).collect())
+    Ok(rows.into_iter().filter_map(|(release, wave, n)| Some(((release, wave?), n))).collect())
 }
 
 /// Of these deliveries, the releases whose `installation.updated` deliveries

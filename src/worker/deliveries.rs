@@ -144,8 +144,12 @@ impl Recorder {
             let recorded = tokio::task::spawn_blocking(move || {
                 let mut conn = pool.get()?;
                 let recorded = deliveries::record_attempts(&mut conn, clock.now(), &rules, &results)?;
-                // Failed deliveries count against a rollout's current wave.
-                crate::service::rollouts::check_health(&mut conn, &recorded.unhealthy_candidates, clock.now())?;
+                // Failed deliveries count against a rollout's current wave. A
+                // check that cannot be made now is made when its next wave comes due.
+                let releases = &recorded.unhealthy_candidates;
+                if let Err(error) = crate::service::rollouts::check_health(&mut conn, releases, clock.now()) {
+                    tracing::warn!(error = %error.chain(), ?releases, "cannot check the rollouts' health after failed deliveries; their next wave will");
+                }
                 Ok::<_, crate::error::AppError>(recorded)
             })
             .await;

@@ -190,6 +190,9 @@ backend_tests! {
             assert!(codes.contains(&code), "{field}: {}", refused.body);
         }
         release_with(&app, &acme, &pack, json!({"schedule": "immediately", "rollout": {"waves": [{"percent": 100}], "advance": "sometimes"}})).await.assert_problem(422, "validation_failed");
+        let draft = app.draft(&acme, &pack).await;
+        app.release(&rival, &draft, json!({"schedule": "immediately", "rollout": {"waves": [{}], "advance": "manual"}})).await.assert_problem(404, "not_found");
+        app.post(&format!("/api/v1/integration-packs/{pack}/releases"), &rival.token, json!({"schedule": "immediately", "rollout": {"waves": [{}], "advance": "manual"}})).await.assert_problem(404, "not_found");
         let releases = app.get(&format!("/api/v1/integration-packs/{pack}/releases"), &acme.token).await.expect(200);
         assert_eq!(releases["items"].as_array().unwrap().len(), 1, "only the pack's first release: nothing was written");
     }
@@ -205,6 +208,7 @@ backend_tests! {
         let release = release_with(&app, &acme, &pack, json!({"schedule": "immediately", "rollout": plan})).await.expect(201);
         let release_id = id(&release);
         assert_eq!(release["rollout"]["waves"][1]["due_at"], Value::Null, "a manual wave has no due time");
+        assert_eq!(release["push_counts"]["targeted"], 2, "reached so far: {release}");
         let waiting = app.installation(&subscribers[2], &installations[2]).await;
         assert_eq!(waiting["pending_update"]["expected_at"], Value::Null, "{waiting}");
         assert_eq!((waiting["pending_update"]["due_at"].clone(), waiting["pending_update"]["release_on"].clone()), (Value::Null, Value::Null));
@@ -237,6 +241,8 @@ backend_tests! {
         assert_eq!(running(&fresh), json!("1.0"));
         assert_eq!(fresh["pending_update"]["release_id"], json!(release_id));
         assert_eq!(publisher_events(&app, &acme, "release.halted").await.len(), 1);
+        let early = format!("/api/v1/accounts/{}/installations/{}/apply-update", subscribers[2].id, id(&installations[2]));
+        app.request("POST", &early, Some(&subscribers[2].token), None).await.assert_problem(409, "release_halted");
         // The publisher lists the reports; a subscriber sees its own.
         let listed = app.get(&format!("/api/v1/releases/{release_id}/reports"), &acme.token).await.expect(200);
         assert_eq!(listed["items"].as_array().unwrap().len(), 2);
@@ -277,6 +283,9 @@ backend_tests! {
         let first_release = app.get(&format!("/api/v1/integration-packs/{pack}/releases?status=released"), &acme.token).await.expect(200)["items"][0]["id"].as_str().unwrap().to_string();
         control(&app, &acme, &first_release, "abort").await.assert_problem(409, "not_a_rollout");
 
+        let refused = app.delete(&format!("/api/v1/integration-packs/{pack}"), &acme.token).await;
+        refused.assert_problem(409, "pack_in_use");
+        assert!(refused.body["detail"].as_str().unwrap().contains("in_progress"), "{}", refused.body);
         let aborted = control(&app, &acme, &release_id, "abort").await.expect(200);
         assert_eq!(aborted["status"], "aborted");
         assert_eq!(aborted["rollout"]["waves"][1]["status"], "canceled");
@@ -304,6 +313,14 @@ backend_tests! {
         let next = release_with(&app, &acme, &pack, json!({"schedule": "immediately"})).await.expect(201);
         assert_eq!(next["status"], "released");
         assert_eq!(versions(&app, &subscribers, &installations).await, vec![json!("1.2"); 3]);
+        // A dated rollout canceled before it starts cancels its waves.
+        app.version(&acme, &component, "1.3").await;
+        let plan = json!({"waves": [{"percent": 50}, {"percent": 100}], "advance": "nightly"});
+        let dated = id(&release_with(&app, &acme, &pack, json!({"schedule": "on_date", "release_on": "2026-12-01", "rollout": plan})).await.expect(201));
+        let canceled = control(&app, &acme, &dated, "cancel").await.expect(200);
+        let statuses: Vec<Value> = canceled["rollout"]["waves"].as_array().unwrap().iter().map(|w| w["status"].clone()).collect();
+        assert_eq!(statuses, [json!("canceled"), json!("canceled")]);
+        assert_eq!(pass_at(&app, &mut worker, "2026-12-01T05:00:00Z"), 0);
     }
 
     async fn complete_sends_every_remaining_wave_and_a_wave_that_adds_nobody_is_done_at_once(app: TestApp) {
@@ -335,14 +352,19 @@ backend_tests! {
         assert_eq!(scheduled["status"], "scheduled");
         assert_eq!(scheduled["rollout"]["waves"][0]["due_at"], "2026-12-01T05:00:00Z");
         assert_eq!(scheduled["rollout"]["waves"][1]["due_at"], "2026-12-02T05:00:00Z");
+        // Moved a day: its waves move with it.
+        let moved = app.patch(&format!("/api/v1/releases/{scheduled_id}"), &acme.token, json!({"release_on": "2026-12-02"})).await.expect(200);
+        assert_eq!(moved["rollout"]["waves"][0]["due_at"], "2026-12-02T05:00:00Z");
+        assert_eq!(moved["rollout"]["waves"][1]["due_at"], "2026-12-03T05:00:00Z");
         for (subscriber, installation) in subscribers.iter().zip(&installations) {
-            let expected = if bucket(&pack, &subscriber.id) < 5000 { "2026-12-01T05:00:00Z" } else { "2026-12-02T05:00:00Z" };
+            let expected = if bucket(&pack, &subscriber.id) < 5000 { "2026-12-02T05:00:00Z" } else { "2026-12-03T05:00:00Z" };
             let view = app.installation(subscriber, installation).await;
             assert_eq!(view["pending_update"]["expected_at"], expected, "{view}");
         }
         control(&app, &acme, &scheduled_id, "halt").await.assert_problem(409, "rollout_not_in_progress");
         let mut worker = worker(&app);
-        assert_eq!(pass_at(&app, &mut worker, "2026-12-01T05:00:00Z"), 1, "wave 1 goes out with the release");
+        assert_eq!(pass_at(&app, &mut worker, "2026-12-01T05:00:00Z"), 0, "not on its old date");
+        assert_eq!(pass_at(&app, &mut worker, "2026-12-02T05:00:00Z"), 1, "wave 1 goes out with the release");
         let first = get_release(&app, &acme, &scheduled_id).await;
         let low = subscribers.iter().filter(|s| bucket(&pack, &s.id) < 5000).count();
         if first["status"] == "in_progress" {
@@ -350,6 +372,7 @@ backend_tests! {
             control(&app, &acme, &scheduled_id, "halt").await.expect(200);
             let completed = control(&app, &acme, &scheduled_id, "complete").await.expect(200);
             assert_eq!(completed["status"], "released", "{completed}");
+            assert_eq!(completed["rollout"]["halted_reason"], Value::Null, "complete resumed it first");
         }
         assert_eq!(versions(&app, &subscribers, &installations).await, vec![json!("1.2"); 3]);
         assert_eq!(app.released_versions(&acme, &pack).await[0].1, json!("1.2"));

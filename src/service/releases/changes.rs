@@ -52,6 +52,7 @@ pub fn reschedule(
         })?;
         store::reschedule(conn, &release.id, release_on, due_at.naive_utc(), ctx.time_zone.name(), ctx.now())?;
         let release = store::find(conn, id)?.ok_or(AppError::NotFound)?;
+        crate::service::rollouts::release_changed(conn, &release)?;
         let mut outbox = Outbox::new(ctx.now());
         events::release_scheduled(conn, &mut outbox, &release)?;
         outbox.seal(conn)?;
@@ -64,6 +65,7 @@ pub fn cancel(conn: &mut DbConnection, ctx: &Ctx, id: &str, if_match: Option<&If
         let (release, ()) = scheduled_release(conn, ctx, id, if_match, || Ok(()))?;
         store::set_status(conn, &release.id, ReleaseStatus::Canceled, ctx.now())?;
         let release = store::find(conn, id)?.ok_or(AppError::NotFound)?;
+        crate::service::rollouts::release_changed(conn, &release)?;
         let mut outbox = Outbox::new(ctx.now());
         events::release_canceled(conn, &mut outbox, &release)?;
         outbox.seal(conn)?;
