@@ -273,7 +273,8 @@ pub async fn uninstall(
 }
 
 /// Apply the pending update now (outcome `applied_early`); the release will not push it again.
-/// Only the subscriber itself may (a publisher gets 403). 409 `no_pending_update`.
+/// Only the subscriber itself may (a publisher gets 403). 409 `no_pending_update`,
+/// `release_halted` (its rollout is halted).
 #[utoipa::path(
     tag = "installations",
     params(("id" = Uuid, Path, description = "Account id"), ("installation_id" = Uuid, Path, description = "Installation id")),

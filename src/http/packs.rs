@@ -244,7 +244,7 @@ pub async fn update_pack(
     Ok(web::Json(pack.into()))
 }
 
-/// Delete a pack and its history. 409 `pack_in_use` while a release is scheduled.
+/// Delete a pack and its history. 409 `pack_in_use` while a release is scheduled or rolling out.
 #[utoipa::path(
     tag = "integration-packs",
     params(("id" = Uuid, Path, description = "Integration pack id"), Precondition),
@@ -266,7 +266,8 @@ pub async fn delete_pack(
 }
 
 /// Add a component to the pack. This releases nothing: subscribers get it with the next release.
-/// Refused (409 `release_already_scheduled`) while a release of the pack is scheduled.
+/// Refused (409 `release_already_scheduled`) while a release of the pack is scheduled,
+/// and (409 `release_in_progress`) while one rolls out.
 ///
 /// Refusals: 409 `component_already_in_pack`; 422 `version_not_shareable` (no shareable version),
 /// `component_type_not_shareable`, `api_service_in_multiple_pack`, `pack_full` (100 components).
@@ -337,7 +338,8 @@ pub async fn get_member(
 }
 
 /// Remove a component from the pack. Subscribers keep a released component until the next release drops it.
-/// Refused (409 `release_already_scheduled`) while a release of the pack is scheduled.
+/// Refused (409 `release_already_scheduled`) while a release of the pack is scheduled,
+/// and (409 `release_in_progress`) while one rolls out.
 #[utoipa::path(
     tag = "integration-packs",
     params(("id" = Uuid, Path, description = "Integration pack id"), ("component_id" = Uuid, Path, description = "Component id"), Precondition),

@@ -274,8 +274,10 @@ pub struct ReleaseFilterQuery {
 ///
 /// An immediate release changes the pack's released versions at once. A dated one is
 /// `scheduled` and carried out in the first hour of `release_on` in the release time zone.
+/// With `rollout`, it reaches the installations in waves (`in_progress` until the last).
 /// Refusals: 409 `nothing_to_release`, `draft_stale`, `draft_already_released`,
-/// `release_already_scheduled` (with `release_id`); 422 for `release_on`.
+/// `release_already_scheduled` (with `release_id`), `release_in_progress` (a rollout of
+/// the pack is not done); 422 for `release_on` and `rollout` (each error names its field).
 #[utoipa::path(
     tag = "releases",
     params(("id" = Uuid, Path, description = "Release draft id"), Precondition),
@@ -313,7 +315,8 @@ pub async fn release_draft(
 ///
 /// Every member goes out at its latest shareable version, with the same rules
 /// and answers as releasing a draft: 409 `nothing_to_release`, `pack_empty`,
-/// `release_already_scheduled` (with `release_id`); 422 for `release_on`.
+/// `release_already_scheduled` (with `release_id`), `release_in_progress` (a rollout of
+/// the pack is not done); 422 for `release_on` and `rollout` (each error names its field).
 #[utoipa::path(
     tag = "releases",
     params(("id" = Uuid, Path, description = "Integration pack id")),
