@@ -167,8 +167,13 @@ fn selectors(waves: &[Wave]) -> Vec<Selector> {
 /// (computed here, stored once): one read, one batched insert.
 fn ensure_buckets(conn: &mut DbConnection, pack_id: &str) -> AppResult<()> {
     let missing = store::accounts_without_bucket(conn, pack_id)?;
-    let buckets: Vec<(String, i64)> =
-        missing.into_iter().map(|account| (rules::bucket(pack_id, &account), account)).map(|(b, a)| (a, b)).collect();
+    let buckets: Vec<(String, i64)> = missing
+        .into_iter()
+        .map(|account| {
+            let bucket = rules::bucket(pack_id, &account);
+            (account, bucket)
+        })
+        .collect();
     store::insert_buckets(conn, pack_id, &buckets)?;
     Ok(())
 }

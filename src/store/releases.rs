@@ -294,23 +294,36 @@ pub fn next_due_at(conn: &mut DbConnection) -> QueryResult<Option<NaiveDateTime>
         .first(conn)
 }
 
+/// The release whose id `$due` selects first, claimed for this transaction:
+/// on PostgreSQL its row locked `FOR NO KEY UPDATE SKIP LOCKED`, so concurrent
+/// workers take different ones; on SQLite the immediate write transaction
+/// already excludes them.
+macro_rules! claim_first {
+    ($conn:expr, $due:expr) => {{
+        let due = $due;
+        let id: Option<String> = match $conn {
+            DbConnection::Postgresql(pg) => due.for_no_key_update().skip_locked().first(pg).optional()?,
+            DbConnection::Sqlite(sqlite) => due.first(sqlite).optional()?,
+        };
+        match id {
+            Some(id) => find($conn, &id),
+            None => Ok(None),
+        }
+    }};
+}
+
 /// The oldest due scheduled release, claimed for this transaction: on
 /// PostgreSQL locked with `FOR NO KEY UPDATE SKIP LOCKED` so concurrent workers take
 /// different ones; on SQLite the immediate write transaction already excludes them.
 pub fn claim_next_due(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<Option<Release>> {
-    let due = releases::table
-        .filter(releases::status.eq(ReleaseStatus::Scheduled))
-        .filter(releases::due_at.le(now))
-        .order((releases::due_at.asc(), releases::id.asc()))
-        .select(releases::id);
-    let id: Option<String> = match conn {
-        DbConnection::Postgresql(pg) => due.for_no_key_update().skip_locked().first(pg).optional()?,
-        DbConnection::Sqlite(sqlite) => due.first(sqlite).optional()?,
-    };
-    match id {
-        Some(id) => find(conn, &id),
-        None => Ok(None),
-    }
+    claim_first!(
+        conn,
+        releases::table
+            .filter(releases::status.eq(ReleaseStatus::Scheduled))
+            .filter(releases::due_at.le(now))
+            .order((releases::due_at.asc(), releases::id.asc()))
+            .select(releases::id)
+    )
 }
 
 /// The rolling-out release whose next wave is due first, claimed for this
@@ -318,19 +331,16 @@ pub fn claim_next_due(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResul
 /// locked (`SKIP LOCKED`, so concurrent workers take different ones), the
 /// lock every rollout writer takes first.
 pub fn claim_rolling_due(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<Option<Release>> {
-    let due = releases::table
-        .filter(releases::status.eq(ReleaseStatus::InProgress))
-        .filter(releases::id.eq_any(rollouts::table.filter(rollouts::next_due_at.le(now)).select(rollouts::release_id)))
-        .order((releases::due_at.asc(), releases::id.asc()))
-        .select(releases::id);
-    let id: Option<String> = match conn {
-        DbConnection::Postgresql(pg) => due.for_no_key_update().skip_locked().first(pg).optional()?,
-        DbConnection::Sqlite(sqlite) => due.first(sqlite).optional()?,
-    };
-    match id {
-        Some(id) => find(conn, &id),
-        None => Ok(None),
-    }
+    claim_first!(
+        conn,
+        releases::table
+            .filter(releases::status.eq(ReleaseStatus::InProgress))
+            .filter(
+                releases::id.eq_any(rollouts::table.filter(rollouts::next_due_at.le(now)).select(rollouts::release_id))
+            )
+            .order((releases::due_at.asc(), releases::id.asc()))
+            .select(releases::id)
+    )
 }
 
 /// Locks the release row (PostgreSQL `FOR NO KEY UPDATE`, waiting for a worker

@@ -109,6 +109,45 @@ fn wait_until(timeout: Duration, done: impl Fn() -> bool) {
     }
 }
 
+/// A worker held at `failpoint` (paused) inside the transaction that claims
+/// `release`: it holds the claim.
+fn worker_paused_at(app: &TestApp, failpoint: &str, release: &str) -> Child {
+    let mut child = worker(app, &["--poll-interval", "0.2"])
+        .env("PACKRELEASE_FAILPOINT", format!("{failpoint}:pause"))
+        .spawn()
+        .unwrap();
+    let lines = log_lines(&mut child);
+    wait_for(&lines, "failpoint reached", Duration::from_secs(30));
+    assert!(claim_is_held(app, release), "the worker holds the release's claim when it is killed");
+    child
+}
+
+/// SIGKILLs the worker inside its transaction and waits until the claim is
+/// free: a killed client's backend lets go of its locks a moment later, so
+/// wait for it, never race it.
+fn kill_inside_transaction(app: &TestApp, mut child: Child, release: &str) {
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let released_lock = std::time::Instant::now();
+    while claim_is_held(app, release) {
+        assert!(released_lock.elapsed() < Duration::from_secs(30), "the dead worker's claim was never released");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Three `--once` workers at the same time; how many log lines with `done` they wrote together.
+fn racing_workers(app: &TestApp, done: &str) -> usize {
+    let children: Vec<Child> = (0..3).map(|_| worker(app, &["--once"]).spawn().unwrap()).collect();
+    let mut count = 0;
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        let log = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{log}");
+        count += log.matches(done).count();
+    }
+    count
+}
+
 fn heartbeat_passes(app: &TestApp) -> i64 {
     app.db(|c| worker_heartbeats::table.select(worker_heartbeats::passes).first(c).unwrap())
 }
@@ -220,14 +259,7 @@ backend_tests! {
         let acme = app.publisher("Acme").await;
         let scheduled = scheduled_packs(&app, &acme, 12, 3).await;
         make_due(&app);
-        let children: Vec<Child> = (0..3).map(|_| worker(&app, &["--once"]).spawn().unwrap()).collect();
-        let mut carried_out = 0;
-        for child in children {
-            let output = child.wait_with_output().unwrap();
-            let log = String::from_utf8_lossy(&output.stderr);
-            assert!(output.status.success(), "{log}");
-            carried_out += log.matches("carried out release").count();
-        }
+        let carried_out = racing_workers(&app, "carried out release");
         assert_eq!(carried_out, scheduled.len(), "each release carried out by exactly one worker");
         for release in &scheduled {
             assert_eq!(status_of(&app, release), "released");
@@ -251,19 +283,9 @@ backend_tests! {
         make_due(&app);
 
         // The failpoint holds the worker inside the release's transaction, its pushes written.
-        let mut child = worker(&app, &["--poll-interval", "0.2"]).env("PACKRELEASE_FAILPOINT", "carry_out:pause").spawn().unwrap();
-        let lines = log_lines(&mut child);
-        wait_for(&lines, "failpoint reached", Duration::from_secs(30));
-        assert!(claim_is_held(&app, &release), "the worker holds the release's claim when it is killed");
+        let child = worker_paused_at(&app, "carry_out", &release);
         assert_eq!((status_of(&app, &release), count_pushes(&app, &release)), ("scheduled".to_string(), 0), "nothing is visible before the commit");
-        child.kill().unwrap(); // SIGKILL, inside the release's transaction
-        child.wait().unwrap();
-        // A killed client's backend lets go of its locks a moment later: wait for it, never race it.
-        let released_lock = std::time::Instant::now();
-        while claim_is_held(&app, &release) {
-            assert!(released_lock.elapsed() < Duration::from_secs(30), "the dead worker's claim was never released");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        kill_inside_transaction(&app, child, &release);
         assert_eq!((status_of(&app, &release), count_pushes(&app, &release)), ("scheduled".to_string(), 0), "the crash undid the release wholly");
 
         let output = worker(&app, &["--once"]).output().unwrap();
@@ -438,14 +460,7 @@ backend_tests! {
         let acme = app.publisher("Acme").await;
         let rolling = rolling_packs(&app, &acme, 10, 3).await;
         set_waves_due(&app, Some("2020-01-01T05:00:00Z"));
-        let children: Vec<Child> = (0..3).map(|_| worker(&app, &["--once"]).spawn().unwrap()).collect();
-        let mut carried_out = 0;
-        for child in children {
-            let output = child.wait_with_output().unwrap();
-            let log = String::from_utf8_lossy(&output.stderr);
-            assert!(output.status.success(), "{log}");
-            carried_out += log.matches("carried out a rollout wave").count();
-        }
+        let carried_out = racing_workers(&app, "carried out a rollout wave");
         assert_eq!(carried_out, rolling.len(), "each wave carried out by exactly one worker");
         for release in &rolling {
             assert_eq!(status_of(&app, release), "released");
@@ -472,17 +487,8 @@ backend_tests! {
         set_waves_due(&app, Some("2020-01-01T05:00:00Z"));
 
         // The failpoint holds the worker inside the wave's transaction, its pushes written.
-        let mut child = worker(&app, &["--poll-interval", "0.2"]).env("PACKRELEASE_FAILPOINT", "wave:pause").spawn().unwrap();
-        let lines = log_lines(&mut child);
-        wait_for(&lines, "failpoint reached", Duration::from_secs(30));
-        assert!(claim_is_held(&app, &release), "the worker holds the release's claim when it is killed");
-        child.kill().unwrap(); // SIGKILL, inside the wave's transaction
-        child.wait().unwrap();
-        let released_lock = std::time::Instant::now();
-        while claim_is_held(&app, &release) {
-            assert!(released_lock.elapsed() < Duration::from_secs(30), "the dead worker's claim was never released");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let child = worker_paused_at(&app, "wave", &release);
+        kill_inside_transaction(&app, child, &release);
         assert_eq!((status_of(&app, &release), count_pushes(&app, &release), wave_events(&app, &release)), ("in_progress".to_string(), after_wave_1, 1), "the crash undid the wave wholly");
 
         let output = worker(&app, &["--once"]).output().unwrap();
