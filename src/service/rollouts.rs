@@ -398,17 +398,15 @@ pub fn execute_next_due_wave(conn: &mut DbConnection, now: DateTime<Utc>) -> App
         let Some(release) = release_store::claim_rolling_due(conn, at)? else { return Ok(None) };
         lock_pack(conn, &release.pack_id)?;
         // Again under the locks: another worker may have carried it out meanwhile.
-        let due = store::find(conn, &release.id)?.is_some_and(|(r, _)| r.next_due_at.is_some_and(|d| d <= at));
-        if release.status != ReleaseStatus::InProgress || !due {
+        let Some((rollout, waves)) = store::find(conn, &release.id)? else { return Ok(Some(WaveRun::Skipped)) };
+        if release.status != ReleaseStatus::InProgress || rollout.next_due_at.is_none_or(|d| d > at) {
             return Ok(Some(WaveRun::Skipped));
         }
         let mut outbox = Outbox::new(at);
-        if let Some((rollout, waves)) = store::find(conn, &release.id)? {
-            if let Some(reason) = unhealthy_reason(conn, &rollout, &waves)? {
-                halt_locked(conn, &release, &reason, &mut outbox, at)?;
-                outbox.seal(conn)?;
-                return Ok(Some(WaveRun::Halted { release_id: release.id, reason }));
-            }
+        if let Some(reason) = unhealthy_reason(conn, &rollout, &waves)? {
+            halt_locked(conn, &release, &reason, &mut outbox, at)?;
+            outbox.seal(conn)?;
+            return Ok(Some(WaveRun::Halted { release_id: release.id, reason }));
         }
         let started = releases::in_savepoint(conn, |conn| {
             let mut inner = Outbox::new(at);

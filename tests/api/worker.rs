@@ -109,6 +109,18 @@ fn wait_until(timeout: Duration, done: impl Fn() -> bool) {
     }
 }
 
+/// A released pack (1.0, with 2.0 made since) shared with a group of
+/// `per_account`-installation accounts holding `n` installations in all; returns it.
+async fn big_pack(app: &TestApp, owner: &Actor, n: usize, per_account: usize) -> String {
+    let (pack, component) = app.pack_with_component(owner, "Big").await;
+    let first = app.release_now(owner, &pack).await;
+    let group = app.group(owner, "Everyone").await;
+    app.share(owner, &group, &pack).await;
+    app.db(|c| crate::seed::installations(c, &owner.id, &group, &pack, first["id"].as_str().unwrap(), n, per_account));
+    app.version(owner, &component, "2.0").await;
+    pack
+}
+
 /// A worker held at `failpoint` (paused) inside the transaction that claims
 /// `release`: it holds the claim.
 fn worker_paused_at(app: &TestApp, failpoint: &str, release: &str) -> Child {
@@ -271,13 +283,8 @@ backend_tests! {
 
     async fn a_worker_killed_inside_a_release_leaves_it_untouched_and_a_restart_finishes_it(app: TestApp) {
         let acme = app.publisher("Acme").await;
-        let (pack, component) = app.pack_with_component(&acme, "Big").await;
-        let first = app.release_now(&acme, &pack).await;
-        let group = app.group(&acme, "Everyone").await;
-        app.share(&acme, &group, &pack).await;
         let n = 5_000;
-        app.db(|c| crate::seed::installations(c, &acme.id, &group, &pack, first["id"].as_str().unwrap(), n, 1));
-        app.version(&acme, &component, "2.0").await;
+        let pack = big_pack(&app, &acme, n, 1).await;
         let release = app.schedule(&acme, &pack, "2026-12-01").await;
         let release = release["id"].as_str().unwrap().to_string();
         make_due(&app);
@@ -471,13 +478,8 @@ backend_tests! {
 
     async fn a_worker_killed_inside_a_wave_leaves_it_untouched_and_a_restart_finishes_it(app: TestApp) {
         let acme = app.publisher("Acme").await;
-        let (pack, component) = app.pack_with_component(&acme, "Big").await;
-        let first = app.release_now(&acme, &pack).await;
-        let group = app.group(&acme, "Everyone").await;
-        app.share(&acme, &group, &pack).await;
         let n = 5_000;
-        app.db(|c| crate::seed::installations(c, &acme.id, &group, &pack, first["id"].as_str().unwrap(), n, 50));
-        app.version(&acme, &component, "2.0").await;
+        let pack = big_pack(&app, &acme, n, 50).await;
         let draft = app.draft(&acme, &pack).await;
         let plan = json!({"waves": [{"percent": 20}, {"percent": 100}], "advance": "nightly"});
         let release = app.release(&acme, &draft, json!({"schedule": "immediately", "rollout": plan})).await.expect(201);
