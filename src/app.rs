@@ -4,10 +4,11 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::HttpServer;
+use actix_web::{web, App, HttpServer};
 
 use crate::clock::Clock;
 use crate::db::DbPool;
+use crate::http::metrics::{HttpMetrics, MetricsAt};
 use crate::http::{self, AppState, RouteTable};
 use crate::service::webhooks::UrlGuard;
 use crate::service::{auth, Settings};
@@ -28,11 +29,15 @@ pub struct ServerConfig {
     pub doorbell: Doorbell,
     /// Where webhook endpoints may point.
     pub webhook_guard: UrlGuard,
+    /// Where `/metrics` is served: on this address, on one of its own, or nowhere.
+    pub metrics: MetricsAt,
 }
 
 pub struct Application {
     server: Server,
     port: u16,
+    /// The listener of its own that `/metrics` has, when configured so.
+    metrics_server: Option<(Server, u16)>,
 }
 
 impl Application {
@@ -44,12 +49,19 @@ impl Application {
             release_time_zone: config.release_time_zone,
             webhook_guard: config.webhook_guard.clone(),
         };
+        let metrics = (config.metrics != MetricsAt::Off).then(|| Arc::new(HttpMetrics::new()));
         let state = AppState {
             pool,
             clock,
             settings: Arc::new(settings),
             idempotency_wait: config.idempotency_wait,
             doorbell: config.doorbell.clone(),
+            metrics,
+            serves_metrics: config.metrics == MetricsAt::Api,
+        };
+        let metrics_server = match &config.metrics {
+            MetricsAt::Bind(address) => Some(Self::metrics_server(address, &state)?),
+            MetricsAt::Api | MetricsAt::Off => None,
         };
         let openapi = http::openapi();
         let route_table = Arc::new(RouteTable::new(&openapi));
@@ -61,11 +73,34 @@ impl Application {
         .listen(listener)?
         .shutdown_timeout(5)
         .run();
-        Ok(Self { server, port })
+        Ok(Self { server, port, metrics_server })
+    }
+
+    /// `/metrics` alone, on its own address (one worker thread is plenty).
+    fn metrics_server(address: &str, api: &AppState) -> std::io::Result<(Server, u16)> {
+        let listener = TcpListener::bind(address)?;
+        let port = listener.local_addr()?.port();
+        let state = AppState { serves_metrics: true, ..api.clone() };
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::new(state.clone()))
+                .configure(http::metrics_only)
+                .wrap(actix_web::middleware::from_fn(http::request_context))
+        })
+        .workers(1)
+        .listen(listener)?
+        .shutdown_timeout(1)
+        .run();
+        Ok((server, port))
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of `/metrics`'s own listener, when it has one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_server.as_ref().map(|(_, port)| *port)
     }
 
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
@@ -74,6 +109,17 @@ impl Application {
 
     /// Serves until stopped (SIGINT/SIGTERM, or the handle).
     pub async fn run(self) -> std::io::Result<()> {
-        self.server.await
+        match self.metrics_server {
+            Some((metrics, _)) => {
+                let metrics_handle = metrics.handle();
+                let metrics = actix_web::rt::spawn(metrics);
+                let served = self.server.await;
+                // The API has stopped: so does its metrics listener.
+                metrics_handle.stop(true).await;
+                let _ = metrics.await;
+                served
+            }
+            None => self.server.await,
+        }
     }
 }

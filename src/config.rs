@@ -19,13 +19,35 @@ pub fn exit_code(result: Result<(), String>) -> std::process::ExitCode {
     }
 }
 
+/// How the binaries log.
+#[derive(Debug, Clone, Args)]
+pub struct LogArgs {
+    /// Log filter (tracing EnvFilter syntax), such as `info` or `packrelease=debug`.
+    #[arg(long, env = "PACKRELEASE_LOG", default_value = "info", global = true)]
+    pub log: String,
+    /// `text` for people, or `json`: one JSON object per line (the request's
+    /// id, method and path under `span`), for log pipelines.
+    #[arg(long, env = "PACKRELEASE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"], global = true)]
+    pub log_format: String,
+}
+
 /// Logs to stderr with a tracing `EnvFilter` (`info` when it does not parse),
-/// in colour only on a terminal.
-pub fn init_logging(filter: &str) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+/// as text (in colour only on a terminal) or JSON lines. Lines are written by
+/// a thread of their own, off the request path; the returned guard flushes
+/// them when the binary ends, so keep it until then.
+pub fn init_logging(args: &LogArgs) -> tracing_appender::non_blocking::WorkerGuard {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+    // Never lossy: should the writer fall behind, callers wait rather than lines vanish.
+    let (writer, guard) =
+        tracing_appender::non_blocking::NonBlockingBuilder::default().lossy(false).finish(std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    match args.log_format.as_str() {
+        "json" => builder.json().with_current_span(true).with_span_list(false).init(),
+        _ => builder.with_ansi(ansi).init(),
+    }
+    guard
 }
 
 #[derive(Debug, Clone, Args)]
@@ -64,6 +86,10 @@ pub struct ServeArgs {
     /// Database connections in the pool.
     #[arg(long, env = "PACKRELEASE_DB_POOL_SIZE", default_value_t = 10)]
     pub pool_size: u32,
+    /// Where Prometheus metrics (`/metrics`) are served: `api` (on the API's
+    /// address, the default), `off`, or an address of their own such as 127.0.0.1:9464.
+    #[arg(long, env = "PACKRELEASE_METRICS", default_value = "api")]
+    pub metrics: crate::http::metrics::MetricsAt,
 }
 
 /// An origin as browsers send it: `scheme://host[:port]`, nothing after, and

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use packrelease::app::{Application, ServerConfig};
 use packrelease::clock::{Clock, SystemClock};
-use packrelease::config::{DatabaseArgs, ServeArgs};
+use packrelease::config::{DatabaseArgs, LogArgs, ServeArgs};
 use packrelease::db::{self, DatabaseUrl};
+use packrelease::http::metrics::MetricsAt;
 use packrelease::service::accounts;
 use packrelease::worker::Worker;
 
@@ -18,9 +19,8 @@ use packrelease::worker::Worker;
 struct Cli {
     #[command(flatten)]
     database: DatabaseArgs,
-    /// Log filter (tracing EnvFilter syntax), such as `info` or `packrelease=debug`.
-    #[arg(long, env = "PACKRELEASE_LOG", default_value = "info", global = true)]
-    log: String,
+    #[command(flatten)]
+    logging: LogArgs,
     #[command(subcommand)]
     command: Option<Command>,
     /// `serve`'s options, also accepted with no subcommand.
@@ -48,7 +48,7 @@ enum Command {
 fn main() -> ExitCode {
     packrelease::db::prepare_postgres_client();
     let cli = Cli::parse();
-    packrelease::config::init_logging(&cli.log);
+    let _flushed_at_exit = packrelease::config::init_logging(&cli.logging);
     packrelease::config::exit_code(run(cli))
 }
 
@@ -113,6 +113,7 @@ fn serve(url: &DatabaseUrl, args: ServeArgs) -> Result<(), String> {
         cors_allowed_origins: args.cors_allowed_origins,
         idempotency_wait: packrelease::config::IDEMPOTENCY_WAIT,
         webhook_guard: args.worker.webhooks.url_guard()?,
+        metrics: args.metrics,
         // Schedule changes made through this API wake the embedded worker at once.
         doorbell: worker.as_ref().map(Worker::doorbell).unwrap_or_default(),
     };
@@ -120,10 +121,13 @@ fn serve(url: &DatabaseUrl, args: ServeArgs) -> Result<(), String> {
     let served = actix_web::rt::System::new().block_on(async move {
         let app =
             Application::build(&config, pool, clock).map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
+        if let (MetricsAt::Bind(address), Some(port)) = (&config.metrics, app.metrics_port()) {
+            tracing::info!("metrics at http://{}:{port}/metrics", host_of(address));
+        }
         tracing::info!(
             database = %url.redacted(),
             "packrelease listening on http://{}:{} (Swagger UI at /swagger-ui/)",
-            config.bind.rsplit_once(':').map_or("127.0.0.1", |(host, _)| host),
+            host_of(&config.bind),
             app.port()
         );
         app.run().await.map_err(|e| e.to_string())
@@ -133,4 +137,9 @@ fn serve(url: &DatabaseUrl, args: ServeArgs) -> Result<(), String> {
         worker.stop();
     }
     served
+}
+
+/// The host of a bind address such as `127.0.0.1:8080`.
+fn host_of(bind: &str) -> &str {
+    bind.rsplit_once(':').map_or("127.0.0.1", |(host, _)| host)
 }

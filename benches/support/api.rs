@@ -32,6 +32,7 @@ impl Api {
             idempotency_wait: packrelease::config::IDEMPOTENCY_WAIT,
             doorbell: Default::default(),
             webhook_guard: UrlGuard::new(AddressPolicy::from_allowed_networks(Some("127.0.0.0/8")).expect("allowlist")),
+            metrics: packrelease::http::metrics::MetricsAt::Api,
         };
         let app = Application::build(&config, pool, Arc::new(SystemClock)).expect("server");
         let client = awc::Client::builder().timeout(std::time::Duration::from_secs(300)).finish();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use packrelease::clock::{Clock, SystemClock};
-use packrelease::config::{DatabaseArgs, WorkerArgs};
+use packrelease::config::{DatabaseArgs, LogArgs, WorkerArgs};
 use packrelease::db::{self, DatabaseUrl};
 use packrelease::worker::DUE_RELEASES;
 
@@ -20,15 +20,14 @@ struct Cli {
     /// Run one pass over what is due now and exit (non-zero if the database cannot be reached).
     #[arg(long)]
     once: bool,
-    /// Log filter (tracing EnvFilter syntax).
-    #[arg(long, env = "PACKRELEASE_LOG", default_value = "info")]
-    log: String,
+    #[command(flatten)]
+    logging: LogArgs,
 }
 
 fn main() -> ExitCode {
     packrelease::db::prepare_postgres_client();
     let cli = Cli::parse();
-    packrelease::config::init_logging(&cli.log);
+    let _flushed_at_exit = packrelease::config::init_logging(&cli.logging);
     packrelease::config::exit_code(run(cli))
 }
 

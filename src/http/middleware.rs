@@ -11,7 +11,10 @@ use actix_web::http::Method;
 use actix_web::middleware::Next;
 use tracing::Instrument;
 
+use actix_web::web;
+
 use super::problem::{self, Problem};
+use super::AppState;
 
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -31,8 +34,13 @@ pub async fn request_context(
     let id = request_id(&req);
     let span = tracing::info_span!("request", method = %req.method(), path = %req.path(), request_id = %id);
     let started = Instant::now();
+    let metrics = req.app_data::<web::Data<AppState>>().and_then(|state| state.metrics.clone());
     let response = next.call(req).instrument(span.clone()).await?;
     let status = response.status();
+    if let Some(metrics) = metrics {
+        let request = response.request();
+        metrics.observe(request.match_pattern().as_deref(), request.method(), status, started.elapsed());
+    }
     let is_problem = response
         .headers()
         .get(header::CONTENT_TYPE)

@@ -13,6 +13,7 @@ pub mod groups;
 pub mod health;
 mod idempotency;
 pub mod installations;
+pub mod metrics;
 mod middleware;
 pub mod packs;
 pub mod problem;
@@ -46,6 +47,10 @@ pub struct AppState {
     pub idempotency_wait: std::time::Duration,
     /// Wakes the worker of this process when the release schedule changes.
     pub doorbell: crate::worker::Doorbell,
+    /// This process's HTTP counters; none when metrics are off.
+    pub metrics: Option<Arc<metrics::HttpMetrics>>,
+    /// Whether `/metrics` answers on this server (not when it has its own address).
+    pub serves_metrics: bool,
 }
 
 impl AppState {
@@ -108,7 +113,7 @@ pub fn created<T: serde::Serialize>(location: String, body: &T) -> HttpResponse 
 
 /// Registers every documented route; what is registered here is what the contract lists.
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(health::healthz).service(health::readyz).service(
+    cfg.service(health::healthz).service(health::readyz).service(metrics::scrape).service(
         utoipa_actix_web::scope("/api/v1")
             .configure(accounts::routes)
             .configure(components::routes)
@@ -158,6 +163,12 @@ pub fn app(
         .wrap(actix_web::middleware::from_fn(middleware::request_context))
 }
 
+/// What `/metrics`'s own listener serves: that route alone, and problem+json
+/// 404s for everything else (wrap it in [`request_context`] too).
+pub fn metrics_only(cfg: &mut web::ServiceConfig) {
+    cfg.service(metrics::scrape).default_service(web::to(|| async { Err::<HttpResponse, _>(AppError::NotFound) }));
+}
+
 /// CORS for browser frontends on the configured origins: the headers a client
 /// sends (token, conditions, idempotency key) and those it may read back.
 fn cors(origins: &[String]) -> actix_cors::Cors {
@@ -187,6 +198,7 @@ fn cors(origins: &[String]) -> actix_cors::Cors {
 pub use contract::openapi;
 pub use extract::BodyRules;
 pub use fallback::RouteTable;
+pub use middleware::request_context;
 
 /// Declares the `{"items": [...], "next_cursor": ...}` envelope of a list.
 macro_rules! list_response {

@@ -10,6 +10,7 @@ pub mod events;
 pub mod groups;
 pub mod idempotency;
 pub mod installations;
+pub mod metrics;
 pub mod pack_lock;
 pub mod packs;
 pub mod precondition;

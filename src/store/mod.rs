@@ -10,6 +10,7 @@ pub mod groups;
 pub mod heartbeats;
 pub mod idempotency;
 pub mod installations;
+pub mod metrics;
 pub mod packs;
 pub mod releases;
 pub mod rollouts;

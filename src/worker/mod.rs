@@ -21,6 +21,9 @@ pub use deliveries::{Deliveries, DELIVERIES};
 pub use doorbell::{Doorbell, Wake};
 pub use jobs::{Housekeeping, Job, JobContext, JobPass, DUE_RELEASES, HOUSEKEEPING};
 
+/// Every kind of job a worker runs.
+pub const JOB_KINDS: [&str; 3] = [DUE_RELEASES, DELIVERIES, HOUSEKEEPING];
+
 use crate::clock::Clock;
 use crate::db::DbPool;
 use crate::error::{AppError, AppResult};

@@ -169,6 +169,8 @@ pub struct TestApp {
     pub pool: DbPool,
     /// The bell the server rings when its release schedule changes.
     pub doorbell: packrelease::worker::Doorbell,
+    /// `/metrics`'s own listener, when the configuration gives it one.
+    pub metrics_base: Option<String>,
     client: awc::Client,
     handle: ServerHandle,
     _db: TestDb,
@@ -199,15 +201,17 @@ impl TestApp {
             idempotency_wait: packrelease::config::IDEMPOTENCY_WAIT,
             doorbell: doorbell.clone(),
             webhook_guard: loopback_guard(),
+            metrics: packrelease::http::metrics::MetricsAt::Api,
         };
         configure(&mut config);
         let database_url = url.target.clone();
         let app = Application::build(&config, pool.clone(), Arc::new(clock.clone())).expect("build server");
         let base = format!("http://127.0.0.1:{}", app.port());
+        let metrics_base = app.metrics_port().map(|port| format!("http://127.0.0.1:{port}"));
         let handle = app.handle();
         actix_web::rt::spawn(app.run());
         let client = awc::Client::builder().disable_redirects().timeout(std::time::Duration::from_secs(30)).finish();
-        Some(TestApp { base, database_url, clock, pool, doorbell, client, handle, _db: test_db })
+        Some(TestApp { base, metrics_base, database_url, clock, pool, doorbell, client, handle, _db: test_db })
     }
 
     /// Direct database access, for seeding and for asserting on stored state.
@@ -264,6 +268,11 @@ impl TestApp {
             serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
         };
         TestResponse { status, headers, body }
+    }
+
+    /// A GET of a whole URL, with no token (another listener of this server).
+    pub async fn get_url(&self, url: &str) -> TestResponse {
+        Self::read(self.client.get(url).send().await.expect("request sent")).await
     }
 
     pub async fn get(&self, path: &str, token: &str) -> TestResponse {

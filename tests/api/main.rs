@@ -14,6 +14,7 @@ mod delivery_crash;
 mod drafts;
 mod errors;
 mod findings;
+mod metrics;
 mod migrations;
 mod packs;
 mod process_exit;
