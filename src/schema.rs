@@ -188,6 +188,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    worker_job_totals (job) {
+        job -> Text,
+        passes -> BigInt,
+        done -> BigInt,
+        failed -> BigInt,
+        errors -> BigInt,
+    }
+}
+
+diesel::table! {
     worker_heartbeats (id) {
         id -> Text,
         hostname -> Text,
@@ -412,6 +422,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     release_items,
     worker_heartbeats,
     worker_jobs,
+    worker_job_totals,
     idempotency_keys,
     event_payloads,
     event_counter,

@@ -11,6 +11,7 @@ use crate::domain::event::DeliveryStatus;
 use crate::domain::release::ReleaseStatus;
 use crate::domain::{schedule, StoredWord};
 use crate::error::AppResult;
+use crate::store::heartbeats::{JobStats, RetiredTotals};
 use crate::store::metrics::{self as store, StatusCounts};
 
 /// One kind of job summed over every worker that has a heartbeat row.
@@ -104,10 +105,18 @@ fn every<S: StoredWord>(counts: StatusCounts) -> StatusCounts {
         .collect()
 }
 
-/// Every kind of job (zero before any worker ran it), summed over the workers.
-fn job_totals(rows: Vec<crate::store::heartbeats::JobStats>) -> BTreeMap<String, JobTotals> {
+/// Every kind of job (zero before any worker ran it), summed over the live
+/// workers and those housekeeping removed, so no sum ever goes down.
+fn job_totals((rows, retired): (Vec<JobStats>, Vec<RetiredTotals>)) -> BTreeMap<String, JobTotals> {
     let mut totals: BTreeMap<String, JobTotals> =
         crate::worker::JOB_KINDS.iter().map(|kind| (kind.to_string(), JobTotals::default())).collect();
+    for row in retired {
+        let total = totals.entry(row.job).or_default();
+        total.passes += row.passes;
+        total.errors += row.errors;
+        total.done += row.done;
+        total.failed += row.failed;
+    }
     for row in rows {
         let total = totals.entry(row.job).or_default();
         total.passes += row.passes;

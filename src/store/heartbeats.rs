@@ -8,7 +8,7 @@ use diesel::prelude::*;
 
 use super::PageRequest;
 use crate::db::DbConnection;
-use crate::schema::{worker_heartbeats, worker_jobs};
+use crate::schema::{worker_heartbeats, worker_job_totals, worker_jobs};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = worker_heartbeats)]
@@ -66,8 +66,56 @@ pub fn remove_stale(conn: &mut DbConnection, cutoff: NaiveDateTime, me: &str) ->
     if ids.is_empty() {
         return Ok(0);
     }
+    let jobs: Vec<JobStats> =
+        worker_jobs::table.filter(worker_jobs::worker_id.eq_any(&ids)).select(JobStats::as_select()).load(conn)?;
+    retire(conn, &jobs)?;
     diesel::delete(worker_jobs::table.filter(worker_jobs::worker_id.eq_any(&ids))).execute(conn)?;
     diesel::delete(worker_heartbeats::table.filter(worker_heartbeats::id.eq_any(&ids))).execute(conn)
+}
+
+/// What removed workers counted, per job.
+#[derive(Debug, Clone, Default, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = worker_job_totals)]
+pub struct RetiredTotals {
+    pub job: String,
+    pub passes: i64,
+    pub done: i64,
+    pub failed: i64,
+    pub errors: i64,
+}
+
+/// Adds the counts of job rows about to be removed to the retired totals
+/// (one row per kind of job: a handful of statements).
+fn retire(conn: &mut DbConnection, jobs: &[JobStats]) -> QueryResult<()> {
+    let mut totals: HashMap<&str, RetiredTotals> = HashMap::new();
+    for row in jobs {
+        let total =
+            totals.entry(&row.job).or_insert_with(|| RetiredTotals { job: row.job.clone(), ..Default::default() });
+        total.passes += row.passes;
+        total.done += row.done;
+        total.failed += row.failed;
+        total.errors += row.errors;
+    }
+    use diesel::upsert::excluded;
+    use worker_job_totals as t;
+    for total in totals.values() {
+        super::on_backend!(conn, |c| diesel::insert_into(t::table)
+            .values(total)
+            .on_conflict(t::job)
+            .do_update()
+            .set((
+                t::passes.eq(t::passes + excluded(t::passes)),
+                t::done.eq(t::done + excluded(t::done)),
+                t::failed.eq(t::failed + excluded(t::failed)),
+                t::errors.eq(t::errors + excluded(t::errors)),
+            ))
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+pub fn retired_totals(conn: &mut DbConnection) -> QueryResult<Vec<RetiredTotals>> {
+    worker_job_totals::table.select(RetiredTotals::as_select()).load(conn)
 }
 
 /// Workers, most recently started first.

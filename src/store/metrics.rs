@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::dsl::{count_star, min};
 use diesel::prelude::*;
 
-use super::heartbeats::JobStats;
+use super::heartbeats::{JobStats, RetiredTotals};
 use crate::db::DbConnection;
 use crate::schema::{releases, rollout_waves, rollouts, webhook_deliveries, worker_jobs};
 
@@ -52,9 +52,10 @@ pub fn carried_out(conn: &mut DbConnection) -> QueryResult<Vec<(NaiveDateTime, N
     Ok(plain.into_iter().chain(rolled).filter_map(|(due, out)| out.map(|out| (due, out))).collect())
 }
 
-/// Every live worker's job rows (a handful per worker).
-pub fn worker_jobs(conn: &mut DbConnection) -> QueryResult<Vec<JobStats>> {
-    worker_jobs::table.select(JobStats::as_select()).load(conn)
+/// Every live worker's job rows (a handful per worker), and what removed
+/// workers had counted.
+pub fn worker_jobs(conn: &mut DbConnection) -> QueryResult<(Vec<JobStats>, Vec<RetiredTotals>)> {
+    Ok((worker_jobs::table.select(JobStats::as_select()).load(conn)?, super::heartbeats::retired_totals(conn)?))
 }
 
 pub fn deliveries_by_status(conn: &mut DbConnection) -> QueryResult<StatusCounts> {

@@ -112,6 +112,28 @@ backend_tests! {
         assert_eq!(value(&after, "packrelease_http_requests_total{method=\"GET\",route=\"/metrics\",status=\"200\"}"), 2.0);
     }
 
+    async fn worker_sums_never_go_down_when_housekeeping_removes_a_stopped_worker(app: TestApp) {
+        let clock = Arc::new(app.clock.clone());
+        let mut first = Worker::register(app.pool.clone(), clock.clone(), Duration::from_secs(1), false).unwrap();
+        first.pass();
+        first.pass();
+        drop(first);
+        let passes = |samples: &[(String, f64)]| value(samples, "packrelease_worker_passes_total{job=\"housekeeping\"}");
+        let (_, before) = scrape(&app).await;
+        assert_eq!(passes(&before), 2.0);
+        // Two days later a new worker's housekeeping removes the silent one's rows.
+        app.clock.advance(chrono::Duration::days(2));
+        let mut second = Worker::register(app.pool.clone(), clock, Duration::from_secs(1), false).unwrap();
+        second.pass();
+        let workers: i64 = app.db(|conn| {
+            use diesel::prelude::*;
+            packrelease::schema::worker_heartbeats::table.count().get_result(conn).unwrap()
+        });
+        assert_eq!(workers, 1, "the first worker's rows are gone");
+        let (_, after) = scrape(&app).await;
+        assert_eq!(passes(&after), 3.0, "its two passes still count");
+    }
+
     async fn metrics_count_the_delivery_queue_and_its_oldest_delivery(app: TestApp) {
         let acme = app.publisher("Acme").await;
         let (pack, _, _, subscribers, _) = app.installed_pack(&acme, 2).await;
