@@ -24,9 +24,10 @@ const SQLITE_VARIANTS: [(&str, &str, &str); 1] = [(
     include_str!("../migrations/2026-12-02-000013_rollout_statuses/sqlite/down.sql"),
 )];
 
-/// Migrations that only PostgreSQL runs (storage settings SQLite has no
-/// equivalent for); SQLite records them as applied and changes nothing.
-const POSTGRES_ONLY: [&str; 1] = ["20261203000014"];
+/// Migrations that only PostgreSQL runs (a storage setting SQLite has no
+/// equivalent for; a check SQLite's own foreign key makes cheaply); SQLite
+/// records them as applied and changes nothing.
+const POSTGRES_ONLY: [&str; 2] = ["20261203000014", "20261203000015"];
 
 /// The embedded migrations, each run as its backend needs.
 #[derive(Debug, Clone, Copy)]

@@ -1,6 +1,6 @@
 use diesel::prelude::*;
 use packrelease::db::DbConnection;
-use packrelease::schema::{component_versions, installations, pack_components, releases};
+use packrelease::schema::{component_versions, installations, pack_components, pushes, releases};
 use serde_json::{json, Value};
 
 use crate::helpers::{backend_tests, ADMIN_TOKEN};
@@ -263,6 +263,45 @@ backend_tests! {
         app.get(&path, ADMIN_TOKEN).await.expect(200);
         app.post(&format!("{path}/cancel"), ADMIN_TOKEN, json!({})).await.assert_problem(403, "forbidden");
         assert_eq!(app.get("/api/v1/release-schedule", ADMIN_TOKEN).await.expect(200)["items"].as_array().unwrap().len(), 1);
+    }
+
+    async fn pushes_name_an_existing_release_and_go_with_it(app: TestApp) {
+        let acme = app.publisher("Acme").await;
+        let (pack, _, _, subscribers, installations) = app.installed_pack(&acme, 2).await;
+        let release = app.release_now(&acme, &pack).await;
+        let id = release["id"].as_str().unwrap().to_string();
+        let count = |conn: &mut DbConnection| -> i64 { pushes::table.count().get_result(conn).unwrap() };
+        assert_eq!(app.db(count), 2);
+        // A push naming no release is refused: SQLite's foreign key, PostgreSQL's check per statement.
+        let push = |release: &str| {
+            (
+                pushes::release_id.eq(release.to_string()),
+                pushes::installation_id.eq(installations[0]["id"].as_str().unwrap().to_string()),
+                pushes::account_id.eq(subscribers[0].id.clone()),
+                pushes::outcome.eq("applied"),
+                pushes::pushed_at.eq(chrono::Utc::now().naive_utc()),
+                pushes::pushed_by.eq(acme.id.clone()),
+            )
+        };
+        let refused = app.db(|conn| diesel::insert_into(pushes::table).values(push("no-such-release")).execute(conn));
+        assert!(
+            matches!(refused, Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::ForeignKeyViolation, _))),
+            "{refused:?}"
+        );
+        let moved = app.db(|conn| diesel::update(pushes::table).set(pushes::release_id.eq("no-such-release")).execute(conn));
+        assert!(
+            matches!(moved, Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::ForeignKeyViolation, _))),
+            "{moved:?}"
+        );
+        assert_eq!(app.db(count), 2);
+        // Deleting the pack deletes its releases, and their pushes with them.
+        for (subscriber, installation) in subscribers.iter().zip(&installations) {
+            let path = format!("/api/v1/accounts/{}/installations/{}", subscriber.id, installation["id"].as_str().unwrap());
+            app.delete(&path, &subscriber.token).await.expect(204);
+        }
+        app.delete(&format!("/api/v1/integration-packs/{pack}"), &acme.token).await.expect(204);
+        assert_eq!(app.db(|conn| releases::table.filter(releases::id.eq(&id)).count().get_result::<i64>(conn).unwrap()), 0);
+        assert_eq!(app.db(count), 0);
     }
 
     async fn a_release_rewrites_installations_within_their_pages_on_postgresql(app: TestApp) {
