@@ -4,16 +4,19 @@
 #
 #   BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres benches/release_push_psql.sh
 #
-# Runs `cargo bench --bench release_push` with BENCH_KEEP_DB=1 (its figure is
-# printed as usual): it keeps its scratch database and a copy taken just
-# before the timed release, and has the server log the statements of that
-# release. The release's transaction (BEGIN to COMMIT, parameters written in
-# as literals) is read back from the server log and run by psql on the copy,
-# timed from BEGIN to COMMIT; then both databases are dropped. The server log
-# is the cluster's stderr log (PG_LOG; by default Debian's
+# Runs `cargo bench --bench release_push` with BENCH_KEEP_DB=1: it keeps its
+# scratch database and a copy taken just before the timed release, and has
+# the server log the statements of that release. The release's transaction
+# (BEGIN to COMMIT, parameters written in as literals) is read back from the
+# server log and run by psql on the copy; then both databases are dropped.
+# It prints the bench's figure (HTTP request to response), the server's time
+# for the bench's own statements (as logged), and psql's time from BEGIN to
+# COMMIT and summed over the statements. The server log is the cluster's
+# stderr log (PG_LOG; by default Debian's
 # /var/log/postgresql/postgresql-<major>-main.log), which this user must be
-# able to read. RUNS=n repeats the whole; VERBOSE=1 prints each statement's
-# time in psql; BENCH_INSTALLATIONS passes through.
+# able to read. RUNS=n repeats the whole; VERBOSE=1 prints the slowest
+# statements (VERBOSE_LINES, 8) with their time in psql and in the bench's
+# own run; BENCH_INSTALLATIONS passes through.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${BENCH_POSTGRES_URL:?set BENCH_POSTGRES_URL to a server where scratch databases may be created}"
@@ -47,11 +50,16 @@ for run in $(seq "$RUNS"); do
     psql_seconds=$(sed -n 's/^psql_seconds=//p' "$WORK/replay.out")
     summed=$(awk '/^Time: / { s += $2 } END { printf "%.3f", s / 1000 }' "$WORK/replay.out")
     count=$(wc -l <"$WORK/statements.sql")
+    bench_summed=$(awk '/^-- / { s += $2 } END { printf "%.3f", s / 1000 }' "$WORK/release.sql")
     if [ "${VERBOSE:-0}" != 0 ]; then
-        grep '^Time: ' "$WORK/replay.out" | awk '{ print $2 }' | paste - "$WORK/statements.sql" | cut -c1-160 | sort -t$'\t' -k1,1 -g -r
+        # Per statement, slowest first: ms in psql, ms the server logged for the bench's own run, the SQL.
+        sed -n 's/^-- //p' "$WORK/release.sql" >"$WORK/bench_ms"
+        grep '^Time: ' "$WORK/replay.out" | awk '{ print $2 }' | paste - "$WORK/bench_ms" "$WORK/statements.sql" \
+            | cut -c1-160 | sort -t$'\t' -k1,1 -g -r | awk -v n="${VERBOSE_LINES:-8}" 'NR <= n'
     fi
     for name in "$db" "$before"; do
         psql -X -q "$BENCH_POSTGRES_URL" -c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)"
     done
-    echo "run=$run installations=${BENCH_INSTALLATIONS:-100000} bench_seconds=$bench psql_seconds=$psql_seconds psql_statement_seconds=$summed statements=$count"
+    echo "run=$run installations=${BENCH_INSTALLATIONS:-100000} bench_seconds=$bench" \
+        "bench_statement_seconds=$bench_summed psql_seconds=$psql_seconds psql_statement_seconds=$summed statements=$count"
 done
