@@ -9,6 +9,10 @@
 //! account a webhook endpoint first (all subscriber event types, to
 //! `http://127.0.0.1:9/hook`: no worker runs, nothing is sent), so the release
 //! also makes one delivery per installation; it prints how many it made.
+//! `BENCH_KEEP_DB=1` keeps the scratch database and a copy of it as it was
+//! just before the timed release; on PostgreSQL the server log then holds the
+//! release's statements (see `benches/release_push_psql.sh`, which replays
+//! them in psql on that copy).
 
 use std::time::Instant;
 
@@ -76,6 +80,10 @@ fn main() {
         );
 
         let draft = bench.draft_version(&api, &publisher, "2.0").await;
+        if database::snapshot(&url).is_some() {
+            // The pool's connections were closed for the copy: one call opens a new one.
+            api.call("GET", &format!("/release-drafts/{draft}"), &token, None).await;
+        }
         let key = std::env::var("BENCH_IDEMPOTENCY_KEY").ok().filter(|v| !v.is_empty()).map(|_| "bench-release");
         let (path, body) = (format!("/release-drafts/{draft}/release"), json!({"schedule": "immediately"}));
         let started = Instant::now();

@@ -24,6 +24,11 @@ const SQLITE_VARIANTS: [(&str, &str, &str); 1] = [(
     include_str!("../migrations/2026-12-02-000013_rollout_statuses/sqlite/down.sql"),
 )];
 
+/// Migrations that only PostgreSQL runs (a storage setting SQLite has no
+/// equivalent for; a check SQLite's own foreign key makes cheaply); SQLite
+/// records them as applied and changes nothing.
+const POSTGRES_ONLY: [&str; 2] = ["20261203000014", "20261203000015"];
+
 /// The embedded migrations, each run as its backend needs.
 #[derive(Debug, Clone, Copy)]
 pub struct Migrations;
@@ -35,12 +40,45 @@ impl MigrationSource<MultiBackend> for Migrations {
             .into_iter()
             .map(|migration| {
                 let version = migration.name().version().to_string();
+                if POSTGRES_ONLY.contains(&version.as_str()) {
+                    return Box::new(PostgresOnly { migration }) as Box<dyn Migration<_>>;
+                }
                 match SQLITE_VARIANTS.iter().find(|(v, _, _)| *v == version) {
                     Some(&(_, up, down)) => Box::new(SqliteRebuild { migration, up, down }) as Box<dyn Migration<_>>,
                     None => migration,
                 }
             })
             .collect())
+    }
+}
+
+/// A migration that runs on PostgreSQL only: on SQLite it does nothing (and
+/// is recorded as applied, so both backends list the same migrations).
+struct PostgresOnly {
+    migration: Box<dyn Migration<MultiBackend>>,
+}
+
+impl Migration<MultiBackend> for PostgresOnly {
+    fn run(&self, conn: &mut dyn BoxableConnection<MultiBackend>) -> diesel::migration::Result<()> {
+        match SqliteRebuild::is_sqlite(conn) {
+            true => Ok(()),
+            false => self.migration.run(conn),
+        }
+    }
+
+    fn revert(&self, conn: &mut dyn BoxableConnection<MultiBackend>) -> diesel::migration::Result<()> {
+        match SqliteRebuild::is_sqlite(conn) {
+            true => Ok(()),
+            false => self.migration.revert(conn),
+        }
+    }
+
+    fn metadata(&self) -> &dyn MigrationMetadata {
+        self.migration.metadata()
+    }
+
+    fn name(&self) -> &dyn MigrationName {
+        self.migration.name()
     }
 }
 

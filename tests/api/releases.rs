@@ -1,5 +1,6 @@
 use diesel::prelude::*;
-use packrelease::schema::{component_versions, pack_components, releases};
+use packrelease::db::DbConnection;
+use packrelease::schema::{component_versions, installations, pack_components, pushes, releases};
 use serde_json::{json, Value};
 
 use crate::helpers::{backend_tests, ADMIN_TOKEN};
@@ -262,5 +263,100 @@ backend_tests! {
         app.get(&path, ADMIN_TOKEN).await.expect(200);
         app.post(&format!("{path}/cancel"), ADMIN_TOKEN, json!({})).await.assert_problem(403, "forbidden");
         assert_eq!(app.get("/api/v1/release-schedule", ADMIN_TOKEN).await.expect(200)["items"].as_array().unwrap().len(), 1);
+    }
+
+    async fn pushes_name_an_existing_release_and_go_with_it(app: TestApp) {
+        let acme = app.publisher("Acme").await;
+        let (pack, _, _, subscribers, installations) = app.installed_pack(&acme, 2).await;
+        let release = app.release_now(&acme, &pack).await;
+        let id = release["id"].as_str().unwrap().to_string();
+        let count = |conn: &mut DbConnection| -> i64 { pushes::table.count().get_result(conn).unwrap() };
+        assert_eq!(app.db(count), 2);
+        // A push naming no release is refused: SQLite's foreign key, PostgreSQL's check per statement.
+        let push = |release: &str| {
+            (
+                pushes::release_id.eq(release.to_string()),
+                pushes::installation_id.eq(installations[0]["id"].as_str().unwrap().to_string()),
+                pushes::account_id.eq(subscribers[0].id.clone()),
+                pushes::outcome.eq("applied"),
+                pushes::pushed_at.eq(chrono::Utc::now().naive_utc()),
+                pushes::pushed_by.eq(acme.id.clone()),
+            )
+        };
+        let refused = app.db(|conn| diesel::insert_into(pushes::table).values(push("no-such-release")).execute(conn));
+        assert!(
+            matches!(refused, Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::ForeignKeyViolation, _))),
+            "{refused:?}"
+        );
+        let moved = app.db(|conn| diesel::update(pushes::table).set(pushes::release_id.eq("no-such-release")).execute(conn));
+        assert!(
+            matches!(moved, Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::ForeignKeyViolation, _))),
+            "{moved:?}"
+        );
+        assert_eq!(app.db(count), 2);
+        // Deleting the pack deletes its releases, and their pushes with them.
+        for (subscriber, installation) in subscribers.iter().zip(&installations) {
+            let path = format!("/api/v1/accounts/{}/installations/{}", subscriber.id, installation["id"].as_str().unwrap());
+            app.delete(&path, &subscriber.token).await.expect(204);
+        }
+        app.delete(&format!("/api/v1/integration-packs/{pack}"), &acme.token).await.expect(204);
+        assert_eq!(app.db(|conn| releases::table.filter(releases::id.eq(&id)).count().get_result::<i64>(conn).unwrap()), 0);
+        assert_eq!(app.db(count), 0);
+    }
+
+    async fn a_release_rewrites_installations_within_their_pages_on_postgresql(app: TestApp) {
+        // Enough installations to fill pages: on PostgreSQL the table's fill factor
+        // leaves room in each page for the new row versions a release writes, so its
+        // updates are HOT (no new index entries), release after release.
+        let acme = app.publisher("Acme").await;
+        let (pack, component) = app.pack_with_component(&acme, "Big").await;
+        let first = app.release_now(&acme, &pack).await;
+        let group = app.group(&acme, "Everyone").await;
+        app.share(&acme, &group, &pack).await;
+        let n = 2_000;
+        app.db(|c| crate::seed::installations(c, &acme.id, &group, &pack, first["id"].as_str().unwrap(), n, 100));
+        #[derive(QueryableByName, Debug, PartialEq)]
+        struct Placed {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            id: String,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            page: i64,
+        }
+        // Where each installation's row is, and the size of every index of the table.
+        let placement = |conn: &mut DbConnection| match conn {
+            DbConnection::Postgresql(pg) => {
+                let rows: Vec<Placed> = diesel::sql_query(
+                    "SELECT id, (ctid::text::point)[0]::bigint AS page FROM installations ORDER BY id",
+                )
+                .load(pg)
+                .unwrap();
+                let indexes: Vec<Placed> = diesel::sql_query(
+                    "SELECT indexrelid::regclass::text AS id, pg_relation_size(indexrelid) AS page \
+                     FROM pg_index WHERE indrelid = 'installations'::regclass ORDER BY 1",
+                )
+                .load(pg)
+                .unwrap();
+                Some((rows, indexes))
+            }
+            DbConnection::Sqlite(_) => None,
+        };
+        for version in ["2.0", "3.0"] {
+            let before = app.db(placement);
+            app.version(&acme, &component, version).await;
+            let release = app.release_now(&acme, &pack).await;
+            assert_eq!(release["push_counts"]["applied"], n);
+            let on_release = app.db(|conn| {
+                installations::table
+                    .filter(installations::release_id.eq(release["id"].as_str().unwrap()))
+                    .count()
+                    .get_result::<i64>(conn)
+                    .unwrap()
+            });
+            assert_eq!(on_release, n as i64);
+            if let (Some((rows, indexes)), Some((rows_after, indexes_after))) = (before, app.db(placement)) {
+                assert!(rows == rows_after, "release {version}: some installations left their page");
+                assert_eq!(indexes, indexes_after, "release {version}: the indexes grew");
+            }
+        }
     }
 }

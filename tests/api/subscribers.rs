@@ -173,6 +173,8 @@ backend_tests! {
 
         let done = app.execute_due("2026-12-01T05:00:00Z");
         assert_eq!(done[0].pushed, 1, "the early applier is not pushed twice");
+        let counted = packrelease::service::releases::PushCounts { targeted: 2, applied: 1, applied_early: 1 };
+        assert_eq!(done[0].counts, Some(counted), "the release.released event's counts");
         let read = app.get(&format!("/api/v1/releases/{}", release["id"].as_str().unwrap()), &acme.token).await.expect(200);
         assert_eq!(read["push_counts"], json!({"targeted": 2, "applied": 1, "applied_early": 1}));
         let other = app.installation(&subscribers[1], &installations[1]).await;

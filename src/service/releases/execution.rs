@@ -9,6 +9,7 @@ use std::panic::AssertUnwindSafe;
 use chrono::{DateTime, Utc};
 use diesel::connection::TransactionManager;
 
+use super::PushCounts;
 use crate::db::DbConnection;
 use crate::domain::release::ReleaseStatus;
 use crate::domain::schedule;
@@ -60,6 +61,8 @@ pub(super) fn carry_out(conn: &mut DbConnection, release: &Release, now: DateTim
         outbox.seal(conn)?;
         return Ok(outcome);
     }
+    // Its pushes so far (early appliers' only): the ones it writes now are all `applied`.
+    let before = super::push_counts_of(conn, &release.id)?;
     let told = events::installations_updated(conn, &mut outbox, release, Targets::Release)?;
     outcome.pushed = installations::push_release(conn, release, Targets::Release, None, at)?;
     if told != outcome.pushed {
@@ -71,8 +74,10 @@ pub(super) fn carry_out(conn: &mut DbConnection, release: &Release, now: DateTim
     failpoint::hit("carry_out", &release.pack_id)?;
     store::set_status(conn, &release.id, ReleaseStatus::Released, at)?;
     outcome.late_by_seconds = schedule::lateness(release.due_at.and_utc(), now);
-    let counts = super::push_counts_of(conn, &release.id)?;
+    let applied = before.applied + outcome.pushed as i64;
+    let counts = PushCounts { targeted: applied + before.applied_early, applied, ..before };
     events::release_released(conn, &mut outbox, release, counts, outcome.late_by_seconds)?;
+    outcome.counts = Some(counts);
     outbox.seal(conn)?;
     Ok(outcome)
 }
@@ -93,6 +98,8 @@ pub struct Executed {
     pub failure: Option<String>,
     /// Installations pushed.
     pub pushed: usize,
+    /// The release's push counts once carried out (not for a rollout's first wave, nor a failure).
+    pub counts: Option<PushCounts>,
 }
 
 impl Executed {
@@ -103,6 +110,7 @@ impl Executed {
             late_by_seconds: None,
             failure: None,
             pushed: 0,
+            counts: None,
         }
     }
 }

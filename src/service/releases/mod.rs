@@ -86,15 +86,35 @@ pub(crate) fn get_release_view(conn: &mut DbConnection, release: Release) -> App
 }
 
 fn with_items(conn: &mut DbConnection, release: Release) -> AppResult<ReleaseView> {
-    let page = with_items_all(conn, Page { items: vec![release], next_cursor: None })?;
-    page.items.into_iter().next().ok_or(AppError::NotFound)
+    with_items_counted(conn, release, None)
+}
+
+/// One release as the API shows it, with its push counts when the caller
+/// knows them already (a release just carried out: its pushes are not
+/// counted again).
+fn with_items_counted(conn: &mut DbConnection, release: Release, pushes: Option<PushCounts>) -> AppResult<ReleaseView> {
+    let page = views(conn, Page { items: vec![release], next_cursor: None }, pushes)?;
+    let mut view = page.items.into_iter().next().ok_or(AppError::NotFound)?;
+    if let Some(counts) = pushes {
+        view.counts = counts;
+    }
+    Ok(view)
 }
 
 /// Items and push counts of a page of releases.
 fn with_items_all(conn: &mut DbConnection, page: Page<Release>) -> AppResult<Page<ReleaseView>> {
+    views(conn, page, None)
+}
+
+/// Items and push counts of a page of releases; the pushes are not counted
+/// when `known` (the page's one release's counts) is given.
+fn views(conn: &mut DbConnection, page: Page<Release>, known: Option<PushCounts>) -> AppResult<Page<ReleaseView>> {
     let ids: Vec<String> = page.items.iter().map(|r| r.id.clone()).collect();
     let mut items = store::items_for(conn, &ids)?;
-    let pushes = installations::push_counts(conn, &ids)?;
+    let pushes = match known {
+        Some(_) => Default::default(),
+        None => installations::push_counts(conn, &ids)?,
+    };
     // Whom each scheduled release on the page will reach, in one statement.
     let scheduled: Vec<(&str, &str)> = page
         .items

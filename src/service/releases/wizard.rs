@@ -3,7 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::execution::{carry_out, undeliverable};
-use super::{refuse_if_scheduled, with_items, ReleaseView};
+use super::{refuse_if_scheduled, with_items_counted, ReleaseView};
 use crate::db::DbConnection;
 use crate::domain::release::{ReleaseStatus, Schedule};
 use crate::domain::rollout::Plan;
@@ -165,21 +165,24 @@ fn release_locked(
         rollouts::create(conn, &release, plan, ctx.now())?;
     }
     drafts::mark_released(conn, &draft.draft.id, &release.id, ctx.now())?;
-    let failure = match request.schedule {
-        Schedule::Immediately => carry_out(conn, &release, ctx.now)?.failure,
+    let (failure, counts) = match request.schedule {
+        Schedule::Immediately => {
+            let executed = carry_out(conn, &release, ctx.now)?;
+            (executed.failure, executed.counts)
+        }
         Schedule::OnDate => match undeliverable(conn, &release.id)? {
             None => {
                 let mut outbox = Outbox::new(ctx.now());
                 events::release_scheduled(conn, &mut outbox, &release)?;
                 outbox.seal(conn)?;
-                None
+                (None, None)
             }
-            failure => failure,
+            failure => (failure, None),
         },
     };
     if let Some(reason) = failure {
         return Err(AppError::conflict("draft_stale", reason));
     }
     let release = store::find(conn, &release.id)?.ok_or(AppError::NotFound)?;
-    with_items(conn, release)
+    with_items_counted(conn, release, counts)
 }

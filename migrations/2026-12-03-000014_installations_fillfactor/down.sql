@@ -1,0 +1,1 @@
+ALTER TABLE installations RESET (fillfactor);
