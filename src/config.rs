@@ -40,8 +40,9 @@ pub fn init_logging(args: &LogArgs) -> tracing_appender::non_blocking::WorkerGua
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     // Never lossy: should the writer fall behind, callers wait rather than lines vanish.
-    let (writer, guard) =
-        tracing_appender::non_blocking::NonBlockingBuilder::default().lossy(false).finish(std::io::stderr());
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     match args.log_format.as_str() {
         "json" => builder.json().with_current_span(true).with_span_list(false).init(),

@@ -440,6 +440,9 @@ fn spawn_checkpointer(url: &DatabaseUrl) {
 
 /// Connects (with start-up patience), migrates, and builds the pool.
 pub fn open(url: &DatabaseUrl, pool_size: u32) -> Result<DbPool, String> {
+    if url.backend == Backend::Sqlite {
+        disable_sqlite_memstatus();
+    }
     let mut conn = url.connect_at_startup(Duration::from_secs(10))?;
     let applied = run_migrations(&mut conn)?;
     if applied > 0 {
@@ -451,10 +454,25 @@ pub fn open(url: &DatabaseUrl, pool_size: u32) -> Result<DbPool, String> {
     }
     r2d2::Pool::builder()
         .max_size(pool_size)
+        // A SQLite file connection does not go stale; PostgreSQL's are checked on check-out.
+        .test_on_check_out(url.backend == Backend::Postgres)
         .min_idle(Some(1))
         .connection_timeout(Duration::from_secs(5))
         .build(ConnectionManager { url: url.clone() })
         .map_err(|e| format!("cannot build the connection pool for {}: {e}", url.redacted()))
+}
+
+/// SQLite keeps memory statistics under one process-wide mutex that every
+/// allocation of every connection takes; nothing here reads them. Must run
+/// before SQLite initialises (the first connection); later it is refused,
+/// harmlessly.
+fn disable_sqlite_memstatus() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: sqlite3_config with an int argument, as SQLITE_CONFIG_MEMSTATUS
+    // takes; before initialisation it applies, after it returns SQLITE_MISUSE.
+    ONCE.call_once(|| unsafe {
+        libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MEMSTATUS, 0 as std::os::raw::c_int);
+    });
 }
 
 #[cfg(test)]

@@ -110,20 +110,15 @@ fn every<S: StoredWord>(counts: StatusCounts) -> StatusCounts {
 fn job_totals((rows, retired): (Vec<JobStats>, Vec<RetiredTotals>)) -> BTreeMap<String, JobTotals> {
     let mut totals: BTreeMap<String, JobTotals> =
         crate::worker::JOB_KINDS.iter().map(|kind| (kind.to_string(), JobTotals::default())).collect();
-    for row in retired {
-        let total = totals.entry(row.job).or_default();
-        total.passes += row.passes;
-        total.errors += row.errors;
-        total.done += row.done;
-        total.failed += row.failed;
-    }
-    for row in rows {
-        let total = totals.entry(row.job).or_default();
-        total.passes += row.passes;
-        total.errors += row.errors;
-        total.done += row.done;
-        total.failed += row.failed;
-        total.last_pass_at = total.last_pass_at.max(row.last_pass_at.map(|at| at.and_utc()));
+    let live = rows.into_iter().map(|r| (r.job, [r.passes, r.errors, r.done, r.failed], r.last_pass_at));
+    let gone = retired.into_iter().map(|r| (r.job, [r.passes, r.errors, r.done, r.failed], None));
+    for (job, [passes, errors, done, failed], last_pass_at) in live.chain(gone) {
+        let total = totals.entry(job).or_default();
+        total.passes += passes;
+        total.errors += errors;
+        total.done += done;
+        total.failed += failed;
+        total.last_pass_at = total.last_pass_at.max(last_pass_at.map(|at| at.and_utc()));
     }
     totals
 }

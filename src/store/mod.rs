@@ -19,7 +19,10 @@ pub mod versions;
 pub mod webhooks;
 
 /// Runs `$body` on the concrete connection inside the multi-connection, for
-/// statements its shared backend cannot express (batch inserts, row locks).
+/// statements its shared backend cannot express (batch inserts, row locks),
+/// and for hot reads: on the multi-connection a query rebuilds its SQL text
+/// on every pass over it (binding, the statement-cache check); on the inner
+/// connection it does not.
 macro_rules! on_backend {
     ($conn:expr, |$inner:ident| $body:expr) => {
         match $conn {

@@ -51,7 +51,7 @@ pub fn insert(conn: &mut DbConnection, pack: &Pack) -> QueryResult<()> {
 }
 
 pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Pack>> {
-    integration_packs::table.find(id).select(Pack::as_select()).first(conn).optional()
+    super::on_backend!(conn, |c| integration_packs::table.find(id).select(Pack::as_select()).get_result(c).optional())
 }
 
 /// Whether another pack of the publisher already has this name.

@@ -77,11 +77,20 @@ fn by_pack(
     if pack_ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<Release> = releases::table
-        .filter(releases::pack_id.eq_any(pack_ids))
-        .filter(releases::status.eq_any(statuses))
-        .select(Release::as_select())
-        .load(conn)?;
+    // One pack and one status (a GET of one pack): `=` rather than `IN (...)`,
+    // so the statement is prepared once per connection, not on every call.
+    let rows: Vec<Release> = match (pack_ids, statuses) {
+        ([pack_id], [ReleaseStatus::Scheduled]) => super::on_backend!(conn, |c| releases::table
+            .filter(releases::pack_id.eq(pack_id))
+            .filter(releases::status.eq(ScheduledWord))
+            .select(Release::as_select())
+            .load(c))?,
+        _ => releases::table
+            .filter(releases::pack_id.eq_any(pack_ids))
+            .filter(releases::status.eq_any(statuses))
+            .select(Release::as_select())
+            .load(conn)?,
+    };
     Ok(rows.into_iter().map(|r| (r.pack_id.clone(), r)).collect())
 }
 
@@ -353,4 +362,32 @@ pub fn lock(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Release>> {
         }
         DbConnection::Sqlite(sqlite) => releases::table.find(id).select(Release::as_select()).first(sqlite).optional(),
     }
+}
+
+/// `'scheduled'` written into the SQL rather than bound. SQLite proves a partial
+/// index's `WHERE status = 'scheduled'` from a bound value only by re-preparing
+/// the statement on every run; from a literal, once per connection.
+#[derive(Debug, Clone, Copy)]
+pub struct ScheduledWord;
+
+impl diesel::Expression for ScheduledWord {
+    type SqlType = diesel::sql_types::Text;
+}
+
+impl<DB: diesel::backend::Backend> diesel::query_builder::QueryFragment<DB> for ScheduledWord {
+    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("'scheduled'");
+        Ok(())
+    }
+}
+
+impl diesel::query_builder::QueryId for ScheduledWord {
+    type QueryId = Self;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<QS> diesel::AppearsOnTable<QS> for ScheduledWord {}
+impl<QS> diesel::SelectableExpression<QS> for ScheduledWord {}
+impl<GB> diesel::expression::ValidGrouping<GB> for ScheduledWord {
+    type IsAggregate = diesel::expression::is_aggregate::Never;
 }

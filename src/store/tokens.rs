@@ -28,12 +28,12 @@ pub fn insert(conn: &mut DbConnection, token: &ApiToken) -> QueryResult<()> {
 
 /// The token with this hash and the account it belongs to (none for an admin token).
 pub fn find_by_hash(conn: &mut DbConnection, hash: &str) -> QueryResult<Option<(ApiToken, Option<Account>)>> {
-    api_tokens::table
+    super::on_backend!(conn, |c| api_tokens::table
         .left_join(accounts::table)
         .filter(api_tokens::token_hash.eq(hash))
         .select((ApiToken::as_select(), Option::<Account>::as_select()))
-        .first(conn)
-        .optional()
+        .get_result(c)
+        .optional())
 }
 
 pub fn any_admin_token(conn: &mut DbConnection) -> QueryResult<bool> {
