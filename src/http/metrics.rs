@@ -121,9 +121,9 @@ pub async fn scrape(state: web::Data<AppState>) -> Result<HttpResponse, AppError
     // A family with no sample yet (no worker has a row) is left out, as the format wants.
     families.retain(|family| !family.get_metric().is_empty());
     families.sort_by(|a, b| a.name().cmp(b.name()));
-    let mut body = Vec::new();
-    TextEncoder::new().encode(&families, &mut body).map_err(AppError::internal)?;
-    Ok(HttpResponse::Ok().content_type(TextEncoder::new().format_type()).body(body))
+    let (encoder, mut body) = (TextEncoder::new(), Vec::new());
+    encoder.encode(&families, &mut body).map_err(AppError::internal)?;
+    Ok(HttpResponse::Ok().content_type(encoder.format_type()).body(body))
 }
 
 fn family(name: &str, help: &str, kind: MetricType, metrics: Vec<proto::Metric>) -> MetricFamily {

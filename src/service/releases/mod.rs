@@ -94,11 +94,7 @@ fn with_items(conn: &mut DbConnection, release: Release) -> AppResult<ReleaseVie
 /// counted again).
 fn with_items_counted(conn: &mut DbConnection, release: Release, pushes: Option<PushCounts>) -> AppResult<ReleaseView> {
     let page = views(conn, Page { items: vec![release], next_cursor: None }, pushes)?;
-    let mut view = page.items.into_iter().next().ok_or(AppError::NotFound)?;
-    if let Some(counts) = pushes {
-        view.counts = counts;
-    }
-    Ok(view)
+    page.items.into_iter().next().ok_or(AppError::NotFound)
 }
 
 /// Items and push counts of a page of releases.
@@ -106,8 +102,8 @@ fn with_items_all(conn: &mut DbConnection, page: Page<Release>) -> AppResult<Pag
     views(conn, page, None)
 }
 
-/// Items and push counts of a page of releases; the pushes are not counted
-/// when `known` (the page's one release's counts) is given.
+/// Items and push counts of a page of releases; when `known` (the page's one
+/// release's counts) is given, those are its counts and no push is counted.
 fn views(conn: &mut DbConnection, page: Page<Release>, known: Option<PushCounts>) -> AppResult<Page<ReleaseView>> {
     let ids: Vec<String> = page.items.iter().map(|r| r.id.clone()).collect();
     let mut items = store::items_for(conn, &ids)?;
@@ -133,7 +129,8 @@ fn views(conn: &mut DbConnection, page: Page<Release>, known: Option<PushCounts>
         } else {
             0
         };
-        let counts = PushCounts { targeted: applied + applied_early + waiting, applied, applied_early };
+        let counts =
+            known.unwrap_or(PushCounts { targeted: applied + applied_early + waiting, applied, applied_early });
         let delivered = |status| deliveries.get(&(release.id.clone(), status)).copied().unwrap_or(0);
         let deliveries = DeliveryCounts {
             pending: delivered(DeliveryStatus::Pending),
