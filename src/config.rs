@@ -33,16 +33,13 @@ pub struct LogArgs {
 
 /// Logs to stderr with a tracing `EnvFilter` (`info` when it does not parse),
 /// as text (in colour only on a terminal) or JSON lines. Lines are written by
-/// a thread of their own, off the request path; the returned guard flushes
-/// them when the binary ends, so keep it until then.
-pub fn init_logging(args: &LogArgs) -> tracing_appender::non_blocking::WorkerGuard {
+/// a thread of their own, off the request path (`log_writer`); the returned
+/// guard writes what is left when the binary ends, so keep it until then.
+pub fn init_logging(args: &LogArgs) -> crate::log_writer::FlushGuard {
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    // Never lossy: should the writer fall behind, callers wait rather than lines vanish.
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
+    let (writer, guard) = crate::log_writer::buffered_stderr();
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     match args.log_format.as_str() {
         "json" => builder.json().with_current_span(true).with_span_list(false).init(),
