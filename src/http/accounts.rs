@@ -14,7 +14,8 @@ use crate::error::AppResult;
 use crate::service::accounts::{self as service, NewAccount, NewToken};
 use crate::store::{accounts::Account as AccountRow, tokens::ApiToken};
 
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+/// The routes under `/api/v1/accounts`, relative to it.
+pub fn accounts_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_account)
         .service(list_accounts)
         .service(get_account)
@@ -75,7 +76,7 @@ pub struct AccountFilter {
         (status = 201, body = Account, headers(("Location" = String, description = "URL of the new account"))),
     )
 )]
-#[post("/accounts")]
+#[post("")]
 pub async fn create_account(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -97,7 +98,7 @@ pub async fn create_account(
         (status = 200, body = AccountList),
     )
 )]
-#[get("/accounts")]
+#[get("")]
 pub async fn list_accounts(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -118,7 +119,7 @@ pub async fn list_accounts(
         (status = 200, body = Account),
     )
 )]
-#[get("/accounts/{id}")]
+#[get("/{id}")]
 pub async fn get_account(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -204,7 +205,7 @@ pub struct CreateToken {
         (status = 201, body = CreatedToken, headers(("Location" = String, description = "URL of the new token"))),
     )
 )]
-#[post("/accounts/{id}/tokens")]
+#[post("/{id}/tokens")]
 pub async fn create_token(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -241,7 +242,7 @@ pub async fn create_token(
         (status = 200, body = TokenList),
     )
 )]
-#[get("/accounts/{id}/tokens")]
+#[get("/{id}/tokens")]
 pub async fn list_tokens(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -261,7 +262,7 @@ pub async fn list_tokens(
         (status = 200, body = Token),
     )
 )]
-#[get("/accounts/{id}/tokens/{token_id}")]
+#[get("/{id}/tokens/{token_id}")]
 pub async fn get_token(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -280,7 +281,7 @@ pub async fn get_token(
         (status = 204, description = "Revoked"),
     )
 )]
-#[delete("/accounts/{id}/tokens/{token_id}")]
+#[delete("/{id}/tokens/{token_id}")]
 pub async fn revoke_token(
     state: web::Data<AppState>,
     bearer: Bearer,

@@ -14,7 +14,8 @@ use crate::error::AppResult;
 use crate::service::components::{self as service, ComponentView, NewVersion};
 use crate::store::versions::Version as VersionRow;
 
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+/// The routes under `/api/v1/components`, relative to it.
+pub fn components_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_component)
         .service(list_components)
         .service(get_component)
@@ -136,7 +137,7 @@ pub struct VersionFilter {
         (status = 409, response = Conflict),
     )
 )]
-#[post("/components")]
+#[post("")]
 pub async fn create_component(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -156,7 +157,7 @@ pub async fn create_component(
         (status = 200, body = ComponentList),
     )
 )]
-#[get("/components")]
+#[get("")]
 pub async fn list_components(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -176,7 +177,7 @@ pub async fn list_components(
         (status = 200, body = Component),
     )
 )]
-#[get("/components/{id}")]
+#[get("/{id}")]
 pub async fn get_component(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -196,7 +197,7 @@ pub async fn get_component(
         (status = 409, response = Conflict),
     )
 )]
-#[delete("/components/{id}")]
+#[delete("/{id}")]
 pub async fn delete_component(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -217,7 +218,7 @@ pub async fn delete_component(
         (status = 409, response = Conflict),
     )
 )]
-#[post("/components/{id}/versions")]
+#[post("/{id}/versions")]
 pub async fn create_version(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -240,7 +241,7 @@ pub async fn create_version(
         (status = 200, body = VersionList),
     )
 )]
-#[get("/components/{id}/versions")]
+#[get("/{id}/versions")]
 pub async fn list_versions(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -261,7 +262,7 @@ pub async fn list_versions(
         (status = 200, body = Version),
     )
 )]
-#[get("/components/{id}/versions/{version}")]
+#[get("/{id}/versions/{version}")]
 pub async fn get_version(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -290,7 +291,7 @@ pub struct UpdateVersion {
         (status = 200, body = Version),
     )
 )]
-#[patch("/components/{id}/versions/{version}")]
+#[patch("/{id}/versions/{version}")]
 pub async fn update_version(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -313,7 +314,7 @@ pub async fn update_version(
         (status = 409, response = Conflict),
     )
 )]
-#[delete("/components/{id}/versions/{version}")]
+#[delete("/{id}/versions/{version}")]
 pub async fn delete_version(
     state: web::Data<AppState>,
     bearer: Bearer,

@@ -17,8 +17,14 @@ use crate::error::AppResult;
 use crate::service::drafts::{self as service, DraftView, Selection};
 use crate::service::precondition::Tagged;
 
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(create_draft).service(get_draft).service(select_versions).service(delete_draft);
+/// The routes under `/api/v1/integration-packs`, relative to it.
+pub fn integration_packs_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create_draft);
+}
+
+/// The routes under `/api/v1/release-drafts`, relative to it.
+pub fn release_drafts_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(get_draft).service(select_versions).service(delete_draft);
 }
 
 /// One component of a draft: what subscribers run now, what they would run, and what is newest.
@@ -140,7 +146,7 @@ pub struct SelectVersions {
         (status = 409, response = Conflict),
     )
 )]
-#[post("/integration-packs/{id}/release-drafts")]
+#[post("/{id}/release-drafts")]
 pub async fn create_draft(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -161,7 +167,7 @@ pub async fn create_draft(
         (status = 403, response = Forbidden),
     )
 )]
-#[get("/release-drafts/{id}")]
+#[get("/{id}")]
 pub async fn get_draft(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -183,7 +189,7 @@ pub async fn get_draft(
         (status = 409, response = Conflict),
     )
 )]
-#[patch("/release-drafts/{id}")]
+#[patch("/{id}")]
 pub async fn select_versions(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -212,7 +218,7 @@ pub async fn select_versions(
         (status = 204, description = "Discarded"),
     )
 )]
-#[delete("/release-drafts/{id}")]
+#[delete("/{id}")]
 pub async fn delete_draft(
     state: web::Data<AppState>,
     bearer: Bearer,

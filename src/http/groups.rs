@@ -15,7 +15,8 @@ use crate::service::groups as service;
 use crate::store::groups::Group;
 use crate::store::packs::Pack;
 
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+/// The routes under `/api/v1/account-groups`, relative to it.
+pub fn account_groups_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_group)
         .service(list_groups)
         .service(get_group)
@@ -102,7 +103,7 @@ pub struct AddGroupPack {
         (status = 409, response = Conflict),
     )
 )]
-#[post("/account-groups")]
+#[post("")]
 pub async fn create_group(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -122,7 +123,7 @@ pub async fn create_group(
         (status = 200, body = AccountGroupList),
     )
 )]
-#[get("/account-groups")]
+#[get("")]
 pub async fn list_groups(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -141,7 +142,7 @@ pub async fn list_groups(
         (status = 200, body = AccountGroup),
     )
 )]
-#[get("/account-groups/{id}")]
+#[get("/{id}")]
 pub async fn get_group(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -162,7 +163,7 @@ pub async fn get_group(
         (status = 409, response = Conflict),
     )
 )]
-#[patch("/account-groups/{id}")]
+#[patch("/{id}")]
 pub async fn rename_group(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -182,7 +183,7 @@ pub async fn rename_group(
         (status = 204, description = "Deleted"),
     )
 )]
-#[delete("/account-groups/{id}")]
+#[delete("/{id}")]
 pub async fn delete_group(state: web::Data<AppState>, bearer: Bearer, id: web::Path<Uuid>) -> AppResult<HttpResponse> {
     let id = id.to_string();
     state.call(bearer, move |conn, ctx| service::delete_group(conn, ctx, &id)).await?;
@@ -200,7 +201,7 @@ pub async fn delete_group(state: web::Data<AppState>, bearer: Bearer, id: web::P
         (status = 409, response = Conflict),
     )
 )]
-#[post("/account-groups/{id}/members")]
+#[post("/{id}/members")]
 pub async fn add_group_member(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -223,7 +224,7 @@ pub async fn add_group_member(
         (status = 200, body = AccountList),
     )
 )]
-#[get("/account-groups/{id}/members")]
+#[get("/{id}/members")]
 pub async fn list_group_members(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -243,7 +244,7 @@ pub async fn list_group_members(
         (status = 204, description = "Removed"),
     )
 )]
-#[delete("/account-groups/{id}/members/{account_id}")]
+#[delete("/{id}/members/{account_id}")]
 pub async fn remove_group_member(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -265,7 +266,7 @@ pub async fn remove_group_member(
         (status = 409, response = Conflict),
     )
 )]
-#[post("/account-groups/{id}/integration-packs")]
+#[post("/{id}/integration-packs")]
 pub async fn add_pack(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -288,7 +289,7 @@ pub async fn add_pack(
         (status = 200, body = GroupPackList),
     )
 )]
-#[get("/account-groups/{id}/integration-packs")]
+#[get("/{id}/integration-packs")]
 pub async fn list_group_packs(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -308,7 +309,7 @@ pub async fn list_group_packs(
         (status = 204, description = "Removed"),
     )
 )]
-#[delete("/account-groups/{id}/integration-packs/{pack_id}")]
+#[delete("/{id}/integration-packs/{pack_id}")]
 pub async fn remove_pack(
     state: web::Data<AppState>,
     bearer: Bearer,

@@ -17,13 +17,14 @@ use crate::service::installations::{self as service, InstallationView, NewInstal
 use crate::service::releases as release_service;
 use crate::store::installations::Push as PushRow;
 
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(install)
-        .service(list_installations)
-        .service(get_installation)
-        .service(uninstall)
-        .service(apply_update)
-        .service(list_pushes);
+/// The routes under `/api/v1/accounts`, relative to it.
+pub fn accounts_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(install).service(list_installations).service(get_installation).service(uninstall).service(apply_update);
+}
+
+/// The routes under `/api/v1/releases`, relative to it.
+pub fn releases_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list_pushes);
 }
 
 #[derive(Serialize, ToSchema)]
@@ -194,7 +195,7 @@ pub struct PushFilter {
         (status = 409, response = Conflict),
     )
 )]
-#[post("/accounts/{id}/installations")]
+#[post("/{id}/installations")]
 pub async fn install(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -221,7 +222,7 @@ pub async fn install(
         (status = 200, body = InstallationList),
     )
 )]
-#[get("/accounts/{id}/installations")]
+#[get("/{id}/installations")]
 pub async fn list_installations(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -242,7 +243,7 @@ pub async fn list_installations(
         (status = 200, body = Installation),
     )
 )]
-#[get("/accounts/{id}/installations/{installation_id}")]
+#[get("/{id}/installations/{installation_id}")]
 pub async fn get_installation(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -261,7 +262,7 @@ pub async fn get_installation(
         (status = 204, description = "Uninstalled"),
     )
 )]
-#[delete("/accounts/{id}/installations/{installation_id}")]
+#[delete("/{id}/installations/{installation_id}")]
 pub async fn uninstall(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -284,7 +285,7 @@ pub async fn uninstall(
         (status = 409, response = Conflict),
     )
 )]
-#[post("/accounts/{id}/installations/{installation_id}/apply-update")]
+#[post("/{id}/installations/{installation_id}/apply-update")]
 pub async fn apply_update(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -305,7 +306,7 @@ pub async fn apply_update(
         (status = 200, body = PushList),
     )
 )]
-#[get("/releases/{id}/pushes")]
+#[get("/{id}/pushes")]
 pub async fn list_pushes(
     state: web::Data<AppState>,
     bearer: Bearer,

@@ -112,19 +112,42 @@ pub fn created<T: serde::Serialize>(location: String, body: &T) -> HttpResponse 
 }
 
 /// Registers every documented route; what is registered here is what the contract lists.
+/// Grouped in a scope per first segment: actix tries a scope's routes one by
+/// one (a regex each for those with parameters), so a request is matched
+/// against its own group's routes only, not against every route before it.
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(health::healthz).service(health::readyz).service(metrics::scrape).service(
         utoipa_actix_web::scope("/api/v1")
-            .configure(accounts::routes)
-            .configure(components::routes)
-            .configure(packs::routes)
-            .configure(drafts::routes)
-            .configure(releases::routes)
-            .configure(rollouts::routes)
-            .configure(groups::routes)
-            .configure(installations::routes)
-            .configure(webhooks::routes)
-            .configure(worker::routes),
+            .service(
+                utoipa_actix_web::scope("/accounts")
+                    .configure(accounts::accounts_routes)
+                    .configure(rollouts::accounts_routes)
+                    .configure(installations::accounts_routes)
+                    .configure(webhooks::accounts_routes),
+            )
+            .service(utoipa_actix_web::scope("/components").configure(components::components_routes))
+            .service(
+                utoipa_actix_web::scope("/integration-packs")
+                    .configure(packs::integration_packs_routes)
+                    .configure(drafts::integration_packs_routes)
+                    .configure(releases::integration_packs_routes),
+            )
+            .service(
+                utoipa_actix_web::scope("/release-drafts")
+                    .configure(drafts::release_drafts_routes)
+                    .configure(releases::release_drafts_routes),
+            )
+            .service(
+                utoipa_actix_web::scope("/releases")
+                    .configure(releases::releases_routes)
+                    .configure(rollouts::releases_routes)
+                    .configure(installations::releases_routes)
+                    .configure(webhooks::releases_routes),
+            )
+            .service(utoipa_actix_web::scope("/release-schedule").configure(releases::release_schedule_routes))
+            .service(utoipa_actix_web::scope("/account-groups").configure(groups::account_groups_routes))
+            .service(utoipa_actix_web::scope("/webhook-deliveries").configure(webhooks::webhook_deliveries_routes))
+            .service(utoipa_actix_web::scope("/worker").configure(worker::worker_routes)),
     );
 }
 

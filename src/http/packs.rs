@@ -17,7 +17,8 @@ use crate::error::AppResult;
 use crate::service::packs::{self as service, MemberView, NewPack, PackPatch, PackView};
 use crate::service::precondition::Tagged;
 
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+/// The routes under `/api/v1/integration-packs`, relative to it.
+pub fn integration_packs_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_pack)
         .service(list_packs)
         .service(get_pack)
@@ -153,7 +154,7 @@ pub struct AddComponent {
         (status = 409, response = Conflict),
     )
 )]
-#[post("/integration-packs")]
+#[post("")]
 pub async fn create_pack(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -184,7 +185,7 @@ pub struct PackFilterQuery {
         (status = 200, body = IntegrationPackList),
     )
 )]
-#[get("/integration-packs")]
+#[get("")]
 pub async fn list_packs(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -207,7 +208,7 @@ pub async fn list_packs(
         (status = 200, body = IntegrationPack),
     )
 )]
-#[get("/integration-packs/{id}")]
+#[get("/{id}")]
 pub async fn get_pack(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -228,7 +229,7 @@ pub async fn get_pack(
         (status = 409, response = Conflict),
     )
 )]
-#[patch("/integration-packs/{id}")]
+#[patch("/{id}")]
 pub async fn update_pack(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -253,7 +254,7 @@ pub async fn update_pack(
         (status = 409, response = Conflict),
     )
 )]
-#[delete("/integration-packs/{id}")]
+#[delete("/{id}")]
 pub async fn delete_pack(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -280,7 +281,7 @@ pub async fn delete_pack(
         (status = 409, response = Conflict),
     )
 )]
-#[post("/integration-packs/{id}/components")]
+#[post("/{id}/components")]
 pub async fn add_member(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -306,7 +307,7 @@ pub async fn add_member(
         (status = 200, body = PackComponentList),
     )
 )]
-#[get("/integration-packs/{id}/components")]
+#[get("/{id}/components")]
 pub async fn list_members(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -326,7 +327,7 @@ pub async fn list_members(
         (status = 200, body = PackComponent),
     )
 )]
-#[get("/integration-packs/{id}/components/{component_id}")]
+#[get("/{id}/components/{component_id}")]
 pub async fn get_member(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -348,7 +349,7 @@ pub async fn get_member(
         (status = 409, response = Conflict),
     )
 )]
-#[delete("/integration-packs/{id}/components/{component_id}")]
+#[delete("/{id}/components/{component_id}")]
 pub async fn remove_member(
     state: web::Data<AppState>,
     bearer: Bearer,

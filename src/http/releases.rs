@@ -20,15 +20,24 @@ use crate::service::precondition::Tagged;
 use crate::service::releases::{self as service, ListFilter, ReleaseView, ScheduleCursor, ScheduleRequest};
 use crate::store::releases::{NamedItem, Release as ReleaseRow};
 
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(release_draft)
-        .service(release_latest)
-        .service(list_pack_releases)
-        .service(list_releases)
-        .service(get_release)
-        .service(reschedule_release)
-        .service(cancel_release)
-        .service(release_schedule);
+/// The routes under `/api/v1/release-drafts`, relative to it.
+pub fn release_drafts_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(release_draft);
+}
+
+/// The routes under `/api/v1/integration-packs`, relative to it.
+pub fn integration_packs_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(release_latest).service(list_pack_releases);
+}
+
+/// The routes under `/api/v1/releases`, relative to it.
+pub fn releases_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list_releases).service(get_release).service(reschedule_release).service(cancel_release);
+}
+
+/// The routes under `/api/v1/release-schedule`, relative to it.
+pub fn release_schedule_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(release_schedule);
 }
 
 /// A release's zone, as stored (the default zone if it no longer parses).
@@ -287,7 +296,7 @@ pub struct ReleaseFilterQuery {
         (status = 409, response = Conflict),
     )
 )]
-#[post("/release-drafts/{id}/release")]
+#[post("/{id}/release")]
 pub async fn release_draft(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -326,7 +335,7 @@ pub async fn release_draft(
         (status = 409, response = Conflict),
     )
 )]
-#[post("/integration-packs/{id}/releases")]
+#[post("/{id}/releases")]
 pub async fn release_latest(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -353,7 +362,7 @@ pub async fn release_latest(
         (status = 200, body = ReleaseList),
     )
 )]
-#[get("/integration-packs/{id}/releases")]
+#[get("/{id}/releases")]
 pub async fn list_pack_releases(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -376,7 +385,7 @@ pub async fn list_pack_releases(
         (status = 404, response = NotFound),
     )
 )]
-#[get("/releases")]
+#[get("")]
 pub async fn list_releases(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -402,7 +411,7 @@ pub async fn list_releases(
         (status = 200, body = Release),
     )
 )]
-#[get("/releases/{id}")]
+#[get("/{id}")]
 pub async fn get_release(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -423,7 +432,7 @@ pub async fn get_release(
         (status = 409, response = Conflict),
     )
 )]
-#[patch("/releases/{id}")]
+#[patch("/{id}")]
 pub async fn reschedule_release(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -451,7 +460,7 @@ pub async fn reschedule_release(
         (status = 409, response = Conflict),
     )
 )]
-#[post("/releases/{id}/cancel")]
+#[post("/{id}/cancel")]
 pub async fn cancel_release(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -484,7 +493,7 @@ fn parse_schedule_cursor(raw: &str) -> Option<ScheduleCursor> {
         (status = 200, body = ReleaseList),
     )
 )]
-#[get("/release-schedule")]
+#[get("")]
 pub async fn release_schedule(
     state: web::Data<AppState>,
     bearer: Bearer,

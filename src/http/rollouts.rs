@@ -19,14 +19,19 @@ use crate::error::AppResult;
 use crate::service::rollouts::{self as service, Control, NewReport, RolloutView};
 use crate::store::rollouts::Report as ReportRow;
 
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+/// The routes under `/api/v1/releases`, relative to it.
+pub fn releases_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(advance_rollout)
         .service(halt_rollout)
         .service(resume_rollout)
         .service(complete_rollout)
         .service(abort_rollout)
-        .service(report_outcome)
         .service(list_reports);
+}
+
+/// The routes under `/api/v1/accounts`, relative to it.
+pub fn accounts_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(report_outcome);
 }
 
 /// One wave of a rollout plan: exactly one of `account_group_id` (a group of
@@ -200,35 +205,35 @@ macro_rules! control_endpoint {
 
 control_endpoint!(
     advance_rollout,
-    "/releases/{id}/advance",
+    "/{id}/advance",
     Control::Advance,
     "Start the rollout's next wave now.",
     "A `manual` rollout's way forward (a `nightly` one's next wave then follows the midnight after). The health rule is checked first: if the current wave has failed, the rollout halts instead (200, `halted`). 409 `not_a_rollout`, `rollout_not_in_progress`."
 );
 control_endpoint!(
     halt_rollout,
-    "/releases/{id}/halt",
+    "/{id}/halt",
     Control::Halt,
     "Halt the rollout.",
     "No further wave until resumed; a new installation gets the previous release's versions meanwhile. 409 `not_a_rollout`, `rollout_not_in_progress`."
 );
 control_endpoint!(
     resume_rollout,
-    "/releases/{id}/resume",
+    "/{id}/resume",
     Control::Resume,
     "Resume a halted rollout.",
     "The same accounts: only reports and failures from now on count, and a nightly rollout goes on at the next local midnight. 409 `not_a_rollout`, `rollout_not_halted`."
 );
 control_endpoint!(
     complete_rollout,
-    "/releases/{id}/complete",
+    "/{id}/complete",
     Control::Complete,
     "Send every remaining wave now.",
     "Also from `halted`: the release is `released`. 409 `not_a_rollout`, `rollout_not_in_progress`."
 );
 control_endpoint!(
     abort_rollout,
-    "/releases/{id}/abort",
+    "/{id}/abort",
     Control::Abort,
     "Abort the rollout.",
     "No further wave; the pack's released versions return to the previous release's; installations already reached keep the new versions until the next release; the others' pending updates disappear (they get `installation.update_canceled`). 409 `not_a_rollout`, `rollout_not_in_progress`."
@@ -288,7 +293,7 @@ list_response!(ReportList, Report);
     request_body = ReportRequest,
     responses((status = 201, body = Report), (status = 409, response = Conflict))
 )]
-#[post("/accounts/{id}/installations/{installation_id}/reports")]
+#[post("/{id}/installations/{installation_id}/reports")]
 pub async fn report_outcome(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -321,7 +326,7 @@ pub struct ReportFilterQuery {
     params(("id" = Uuid, Path, description = "Release id"), PageQuery, ReportFilterQuery),
     responses((status = 200, body = ReportList))
 )]
-#[get("/releases/{id}/reports")]
+#[get("/{id}/reports")]
 pub async fn list_reports(
     state: web::Data<AppState>,
     bearer: Bearer,

@@ -19,7 +19,8 @@ use crate::service::events::is_prefixed_id;
 use crate::service::webhooks::{self as service, DeliveryView, EndpointChanges, EndpointView, NewEndpoint};
 use crate::store::webhooks::DeliveryFilter;
 
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+/// The routes under `/api/v1/accounts`, relative to it.
+pub fn accounts_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_endpoint)
         .service(list_endpoints)
         .service(get_endpoint)
@@ -29,11 +30,17 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(test_endpoint)
         .service(redeliver_endpoint_failed)
         .service(list_account_deliveries)
-        .service(get_delivery)
-        .service(redeliver)
-        .service(list_release_deliveries)
-        .service(redeliver_release_failed)
         .service(list_events);
+}
+
+/// The routes under `/api/v1/webhook-deliveries`, relative to it.
+pub fn webhook_deliveries_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(get_delivery).service(redeliver);
+}
+
+/// The routes under `/api/v1/releases`, relative to it.
+pub fn releases_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list_release_deliveries).service(redeliver_release_failed);
 }
 
 #[derive(Serialize, ToSchema)]
@@ -258,7 +265,7 @@ fn no_store(mut response: HttpResponse) -> HttpResponse {
         (status = 201, body = WebhookEndpointWithSecret, headers(("Location" = String, description = "URL of the new endpoint"))),
     )
 )]
-#[post("/accounts/{id}/webhook-endpoints")]
+#[post("/{id}/webhook-endpoints")]
 pub async fn create_endpoint(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -282,7 +289,7 @@ pub async fn create_endpoint(
     params(("id" = Uuid, Path, description = "Account id"), PageQuery),
     responses((status = 200, body = WebhookEndpointList))
 )]
-#[get("/accounts/{id}/webhook-endpoints")]
+#[get("/{id}/webhook-endpoints")]
 pub async fn list_endpoints(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -300,7 +307,7 @@ pub async fn list_endpoints(
     params(("id" = Uuid, Path, description = "Account id"), ("endpoint_id" = Uuid, Path, description = "Endpoint id")),
     responses((status = 200, body = WebhookEndpoint))
 )]
-#[get("/accounts/{id}/webhook-endpoints/{endpoint_id}")]
+#[get("/{id}/webhook-endpoints/{endpoint_id}")]
 pub async fn get_endpoint(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -319,7 +326,7 @@ pub async fn get_endpoint(
     request_body = UpdateWebhookEndpoint,
     responses((status = 200, body = WebhookEndpoint))
 )]
-#[patch("/accounts/{id}/webhook-endpoints/{endpoint_id}")]
+#[patch("/{id}/webhook-endpoints/{endpoint_id}")]
 pub async fn update_endpoint(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -347,7 +354,7 @@ pub async fn update_endpoint(
     params(("id" = Uuid, Path, description = "Account id"), ("endpoint_id" = Uuid, Path, description = "Endpoint id")),
     responses((status = 204, description = "Deleted"))
 )]
-#[delete("/accounts/{id}/webhook-endpoints/{endpoint_id}")]
+#[delete("/{id}/webhook-endpoints/{endpoint_id}")]
 pub async fn delete_endpoint(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -366,7 +373,7 @@ pub async fn delete_endpoint(
     request_body(content = Option<NoInput>, description = "No body, or `{}`"),
     responses((status = 200, body = RotatedSecret))
 )]
-#[post("/accounts/{id}/webhook-endpoints/{endpoint_id}/rotate-secret")]
+#[post("/{id}/webhook-endpoints/{endpoint_id}/rotate-secret")]
 pub async fn rotate_secret(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -389,7 +396,7 @@ pub async fn rotate_secret(
         (status = 409, response = Conflict),
     )
 )]
-#[post("/accounts/{id}/webhook-endpoints/{endpoint_id}/test")]
+#[post("/{id}/webhook-endpoints/{endpoint_id}/test")]
 pub async fn test_endpoint(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -410,7 +417,7 @@ pub async fn test_endpoint(
     request_body(content = Option<RedeliverFailed>, description = "Optional; `{}` or no body requeues every failed one"),
     responses((status = 200, body = Requeued), (status = 409, response = Conflict))
 )]
-#[post("/accounts/{id}/webhook-endpoints/{endpoint_id}/redeliver-failed")]
+#[post("/{id}/webhook-endpoints/{endpoint_id}/redeliver-failed")]
 pub async fn redeliver_endpoint_failed(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -432,7 +439,7 @@ pub async fn redeliver_endpoint_failed(
     params(("id" = Uuid, Path, description = "Account id"), AccountDeliveryFilter, PageQuery),
     responses((status = 200, body = WebhookDeliveryList))
 )]
-#[get("/accounts/{id}/webhook-deliveries")]
+#[get("/{id}/webhook-deliveries")]
 pub async fn list_account_deliveries(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -458,7 +465,7 @@ pub async fn list_account_deliveries(
     params(("delivery_id" = String, Path, description = "Delivery id (`dlv_...`)")),
     responses((status = 200, body = WebhookDelivery))
 )]
-#[get("/webhook-deliveries/{delivery_id}")]
+#[get("/{delivery_id}")]
 pub async fn get_delivery(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -476,7 +483,7 @@ pub async fn get_delivery(
     request_body(content = Option<NoInput>, description = "No body, or `{}`"),
     responses((status = 200, body = WebhookDelivery), (status = 409, response = Conflict))
 )]
-#[post("/webhook-deliveries/{delivery_id}/redeliver")]
+#[post("/{delivery_id}/redeliver")]
 pub async fn redeliver(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -495,7 +502,7 @@ pub async fn redeliver(
     params(("id" = Uuid, Path, description = "Release id"), StatusFilter, PageQuery),
     responses((status = 200, body = WebhookDeliveryList))
 )]
-#[get("/releases/{id}/deliveries")]
+#[get("/{id}/deliveries")]
 pub async fn list_release_deliveries(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -516,7 +523,7 @@ pub async fn list_release_deliveries(
     request_body(content = Option<NoInput>, description = "No body, or `{}`"),
     responses((status = 200, body = Requeued))
 )]
-#[post("/releases/{id}/redeliver-failed")]
+#[post("/{id}/redeliver-failed")]
 pub async fn redeliver_release_failed(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -572,7 +579,7 @@ pub struct FeedQuery {
     params(("id" = Uuid, Path, description = "Account id"), FeedQuery),
     responses((status = 200, body = EventFeed))
 )]
-#[get("/accounts/{id}/events")]
+#[get("/{id}/events")]
 pub async fn list_events(
     state: web::Data<AppState>,
     bearer: Bearer,

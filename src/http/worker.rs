@@ -12,7 +12,8 @@ use crate::error::AppResult;
 use crate::service::workers as service;
 use crate::service::workers::WorkerView;
 
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+/// The routes under `/api/v1/worker`, relative to it.
+pub fn worker_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_workers);
 }
 
@@ -120,7 +121,7 @@ fn status(WorkerView { heartbeat: h, jobs, shows_host }: WorkerView, now: DateTi
         (status = 403, response = Forbidden),
     )
 )]
-#[get("/worker")]
+#[get("")]
 pub async fn list_workers(
     state: web::Data<AppState>,
     bearer: Bearer,
