@@ -22,8 +22,8 @@ const HIGH_WATER: usize = 1024 * 1024;
 
 struct Shared {
     buffer: Mutex<Vec<u8>>,
-    /// Held while a chunk taken from the buffer is written, so chunks go out in order.
-    output: Mutex<()>,
+    /// Where lines go; held while a chunk taken from the buffer is written, so chunks go out in order.
+    output: Mutex<Box<dyn Write + Send>>,
     stopping: Mutex<bool>,
     stop: Condvar,
 }
@@ -36,12 +36,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     /// Writes out everything buffered so far.
     fn drain(&self) {
-        let _output = lock(&self.output);
+        let mut output = lock(&self.output);
         let chunk = std::mem::take(&mut *lock(&self.buffer));
         if !chunk.is_empty() {
-            let mut stderr = std::io::stderr().lock();
             // Nowhere left to report a failure to write the log.
-            let _ = stderr.write_all(&chunk).and_then(|()| stderr.flush());
+            let _ = output.write_all(&chunk).and_then(|()| output.flush());
         }
     }
 }
@@ -57,11 +56,15 @@ pub struct FlushGuard {
     thread: Option<JoinHandle<()>>,
 }
 
-/// The writer and the guard that ends its thread.
+/// The writer to stderr and the guard that ends its thread.
 pub fn buffered_stderr() -> (BufferedStderr, FlushGuard) {
+    buffered(Box::new(std::io::stderr()))
+}
+
+fn buffered(output: Box<dyn Write + Send>) -> (BufferedStderr, FlushGuard) {
     let shared = Arc::new(Shared {
         buffer: Mutex::new(Vec::with_capacity(64 * 1024)),
-        output: Mutex::new(()),
+        output: Mutex::new(output),
         stopping: Mutex::new(false),
         stop: Condvar::new(),
     });
@@ -117,5 +120,68 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for BufferedStderr {
 
     fn make_writer(&'a self) -> Self::Writer {
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sink the test can read while the writer holds it.
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Sink {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            lock(&self.0).extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn lines(sink: &Sink) -> Vec<String> {
+        String::from_utf8(lock(&sink.0).clone()).expect("utf-8").lines().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn every_line_arrives_whole_and_in_each_writers_order_by_the_time_the_guard_is_dropped() {
+        let sink = Sink::default();
+        let (writer, guard) = buffered(Box::new(sink.clone()));
+        let writer = Arc::new(writer);
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let writer = writer.clone();
+                std::thread::spawn(move || {
+                    // Past HIGH_WATER in all: writers drain the buffer themselves too.
+                    for n in 0..20_000 {
+                        (&*writer).write_all(format!("{t} {n:06} {}\n", "x".repeat(20)).as_bytes()).expect("write");
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|thread| thread.join().expect("writer"));
+        drop(guard);
+        let lines = lines(&sink);
+        assert_eq!(lines.len(), 80_000);
+        for t in 0..4 {
+            let mine: Vec<&String> = lines.iter().filter(|line| line.starts_with(&format!("{t} "))).collect();
+            assert_eq!(mine.len(), 20_000);
+            assert!(mine.windows(2).all(|pair| pair[0] < pair[1]), "writer {t}'s lines out of order");
+        }
+    }
+
+    #[test]
+    fn a_line_is_written_out_without_waiting_for_the_guard() {
+        let sink = Sink::default();
+        let (writer, _guard) = buffered(Box::new(sink.clone()));
+        (&writer).write_all(b"hello\n").expect("write");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while lines(&sink).is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(lines(&sink), vec!["hello".to_string()]);
     }
 }
