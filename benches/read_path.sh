@@ -8,8 +8,10 @@
 # creates a publisher (`packrelease create-publisher`) and a pack through the
 # API, starts the floor, then runs wrk against an authenticated
 # `GET /api/v1/integration-packs/{id}` on each, alternately (the order flips
-# every run), RUNS times after a short warm-up. Prints requests/s and p99 per
-# run, the medians, and the ratio ours/floor. Only 127.0.0.1 is used.
+# every run), RUNS times after a short warm-up. Prints requests/s, p99 and
+# each server's CPU time per request (user + system, from /proc) per run, the
+# medians, the ratio ours/floor and the CPU ratio floor/ours (what each
+# answer costs, a second view beside the rates). Only 127.0.0.1 is used.
 #
 #   benches/read_path.sh                        # RUNS=5 DURATION=10
 #   RUNS=3 DURATION=5 benches/read_path.sh
@@ -88,25 +90,34 @@ answers floor "$FLOOR_URL" "$FLOOR_TOKEN"
 echo "ours:  $OURS_URL (pid $OURS_PID)" >&2
 echo "floor: $FLOOR_URL (pid $FLOOR_PID)" >&2
 
-# One wrk run: prints "requests_per_second p99_ms"; warns of socket errors and non-2xx answers.
+# CPU time the process has used so far, in clock ticks (user + system, every thread).
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# One wrk run: prints "requests_per_second p99_ms cpu_us_per_request" (the
+# server's own CPU time per answered request, from /proc); warns of socket
+# errors and non-2xx answers.
 measure() {
-    local name=$1 url=$2 token=$3 seconds=$4 out="$WORK/wrk-$1.txt"
+    local name=$1 url=$2 token=$3 seconds=$4 pid=$5 out="$WORK/wrk-$1.txt" before after
+    before=$(cpu_ticks "$pid")
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"${seconds}s" --latency -H "authorization: Bearer $token" "$url" >"$out"
+    after=$(cpu_ticks "$pid")
     if grep -qE '^ *(Non-2xx|Socket errors)' "$out"; then
         echo "read_path: $name: $(grep -E '^ *(Non-2xx|Socket errors)' "$out" | tr -s ' ')" >&2
     fi
-    python3 - "$out" <<'EOF'
+    python3 - "$out" "$((after - before))" "$(getconf CLK_TCK)" <<'EOF'
 import re, sys
 text = open(sys.argv[1]).read()
 rps = float(re.search(r"^Requests/sec:\s+([\d.]+)", text, re.M).group(1))
 value, unit = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", text, re.M).groups()
-print(f"{rps:.0f} {float(value) * {'us': 0.001, 'ms': 1.0, 's': 1000.0}[unit]:.2f}")
+requests = int(re.search(r"^\s*(\d+) requests in", text, re.M).group(1))
+cpu_us = int(sys.argv[2]) / int(sys.argv[3]) / max(requests, 1) * 1e6
+print(f"{rps:.0f} {float(value) * {'us': 0.001, 'ms': 1.0, 's': 1000.0}[unit]:.2f} {cpu_us:.1f}")
 EOF
 }
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-measure ours "$OURS_URL" "$OURS_TOKEN" "$WARMUP" >/dev/null
-measure floor "$FLOOR_URL" "$FLOOR_TOKEN" "$WARMUP" >/dev/null
+measure ours "$OURS_URL" "$OURS_TOKEN" "$WARMUP" "$OURS_PID" >/dev/null
+measure floor "$FLOOR_URL" "$FLOOR_TOKEN" "$WARMUP" "$FLOOR_PID" >/dev/null
 results="$WORK/results.txt"
 : >"$results"
 for run in $(seq 1 "$RUNS"); do
@@ -114,8 +125,8 @@ for run in $(seq 1 "$RUNS"); do
     [ $((run % 2)) -eq 0 ] && order="floor ours"
     for name in $order; do
         case $name in
-            ours) line=$(measure ours "$OURS_URL" "$OURS_TOKEN" "$DURATION") ;;
-            floor) line=$(measure floor "$FLOOR_URL" "$FLOOR_TOKEN" "$DURATION") ;;
+            ours) line=$(measure ours "$OURS_URL" "$OURS_TOKEN" "$DURATION" "$OURS_PID") ;;
+            floor) line=$(measure floor "$FLOOR_URL" "$FLOOR_TOKEN" "$DURATION" "$FLOOR_PID") ;;
         esac
         echo "$run $name $line" >>"$results"
         echo "run $run $name: $line" >&2
@@ -129,19 +140,20 @@ python3 - "$results" <<'EOF'
 import statistics, sys
 rows = [line.split() for line in open(sys.argv[1])]
 by = {"ours": [], "floor": []}
-print("| run | ours req/s | ours p99 ms | floor req/s | floor p99 ms | ours/floor |")
-print("|-----|------------|-------------|-------------|--------------|------------|")
+print("| run | ours req/s | ours p99 ms | ours CPU µs/req | floor req/s | floor p99 ms | floor CPU µs/req | ours/floor | floor/ours CPU |")
+print("|-----|------------|-------------|-----------------|-------------|--------------|------------------|------------|----------------|")
 runs = sorted({int(r[0]) for r in rows})
 for run in runs:
-    got = {r[1]: (float(r[2]), float(r[3])) for r in rows if int(r[0]) == run}
+    got = {r[1]: (float(r[2]), float(r[3]), float(r[4])) for r in rows if int(r[0]) == run}
     for name in by:
         by[name].append(got[name])
-    (o, op), (f, fp) = got["ours"], got["floor"]
-    print(f"| {run:3} | {o:10.0f} | {op:11.2f} | {f:11.0f} | {fp:12.2f} | {o / f:10.2f} |")
-med = {name: (statistics.median(v[0] for v in vals), statistics.median(v[1] for v in vals)) for name, vals in by.items()}
-(o, op), (f, fp) = med["ours"], med["floor"]
-print(f"| med | {o:10.0f} | {op:11.2f} | {f:11.0f} | {fp:12.2f} | {o / f:10.2f} |")
+    (o, op, oc), (f, fp, fc) = got["ours"], got["floor"]
+    print(f"| {run:3} | {o:10.0f} | {op:11.2f} | {oc:15.1f} | {f:11.0f} | {fp:12.2f} | {fc:16.1f} | {o / f:10.2f} | {fc / oc:14.2f} |")
+med = {name: tuple(statistics.median(v[i] for v in vals) for i in range(3)) for name, vals in by.items()}
+(o, op, oc), (f, fp, fc) = med["ours"], med["floor"]
+print(f"| med | {o:10.0f} | {op:11.2f} | {oc:15.1f} | {f:11.0f} | {fp:12.2f} | {fc:16.1f} | {o / f:10.2f} | {fc / oc:14.2f} |")
 ratio_ok, p99_ok = o / f >= 0.8, op <= 10.0
 print(f"ratio ours/floor (medians): {o / f:.2f} ({'meets' if ratio_ok else 'misses'} >= 0.8); "
-      f"ours p99 {op:.2f} ms ({'meets' if p99_ok else 'misses'} <= 10 ms)")
+      f"ours p99 {op:.2f} ms ({'meets' if p99_ok else 'misses'} <= 10 ms); "
+      f"CPU per request, floor/ours: {fc / oc:.2f}")
 EOF
