@@ -18,11 +18,18 @@ pub const MIGRATION_SOURCE: Migrations = Migrations;
 /// Migrations whose SQL differs by backend: the version, and SQLite's up and
 /// down (the folder's own SQL is PostgreSQL's). Both run outside diesel's
 /// transaction, with foreign keys off on SQLite (see `SqliteRebuild`).
-const SQLITE_VARIANTS: [(&str, &str, &str); 1] = [(
-    "20261202000013",
-    include_str!("../migrations/2026-12-02-000013_rollout_statuses/sqlite/up.sql"),
-    include_str!("../migrations/2026-12-02-000013_rollout_statuses/sqlite/down.sql"),
-)];
+const SQLITE_VARIANTS: [(&str, &str, &str); 2] = [
+    (
+        "20261202000013",
+        include_str!("../migrations/2026-12-02-000013_rollout_statuses/sqlite/up.sql"),
+        include_str!("../migrations/2026-12-02-000013_rollout_statuses/sqlite/down.sql"),
+    ),
+    (
+        "20261203000017",
+        include_str!("../migrations/2026-12-03-000017_events_type_check_sqlite/sqlite/up.sql"),
+        include_str!("../migrations/2026-12-03-000017_events_type_check_sqlite/sqlite/down.sql"),
+    ),
+];
 
 /// Migrations that only PostgreSQL runs (a storage setting SQLite has no
 /// equivalent for; a check SQLite's own foreign key makes cheaply); SQLite
