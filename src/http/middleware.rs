@@ -9,9 +9,8 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
-use tracing::Instrument;
-
 use actix_web::web;
+use tracing::Instrument;
 
 use super::problem::{self, Problem};
 use super::AppState;
