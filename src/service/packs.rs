@@ -36,6 +36,12 @@ pub struct PackView {
     pub scheduled_release: Option<Release>,
 }
 
+impl AsRef<Pack> for PackView {
+    fn as_ref(&self) -> &Pack {
+        &self.pack
+    }
+}
+
 fn with_schedule(conn: &mut DbConnection, packs: Vec<Pack>) -> AppResult<Vec<PackView>> {
     let ids: Vec<String> = packs.iter().map(|p| p.id.clone()).collect();
     let mut scheduled = releases::scheduled_for(conn, &ids)?;
@@ -98,12 +104,18 @@ pub fn catalog_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<P
 /// The pack, if the caller sees it: in its catalog, or shared with one of the
 /// subscriber's groups (404 otherwise).
 pub fn visible_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<Pack> {
-    match (&ctx.caller, store::find(conn, id)?) {
-        (_, Some(pack)) if ctx.caller.sees_owned_by(&pack.publisher_id) => Ok(pack),
-        (Caller::Account { account, kind: AccountKind::Subscriber }, Some(pack))
-            if groups::shared_with(conn, &account.id, &pack.id)? =>
+    let pack = store::find(conn, id)?;
+    seen(conn, ctx, pack)
+}
+
+/// `found`, if the caller sees it (as `visible_pack`).
+fn seen<T: AsRef<Pack>>(conn: &mut DbConnection, ctx: &Ctx, found: Option<T>) -> AppResult<T> {
+    match (&ctx.caller, found) {
+        (_, Some(found)) if ctx.caller.sees_owned_by(&found.as_ref().publisher_id) => Ok(found),
+        (Caller::Account { account, kind: AccountKind::Subscriber }, Some(found))
+            if groups::shared_with(conn, &account.id, &found.as_ref().id)? =>
         {
-            Ok(pack)
+            Ok(found)
         }
         _ => Err(AppError::NotFound),
     }
@@ -143,8 +155,9 @@ pub fn list_packs(
 }
 
 pub fn get_pack(conn: &mut DbConnection, ctx: &Ctx, id: &str) -> AppResult<PackView> {
-    let pack = visible_pack(conn, ctx, id)?;
-    Ok(with_schedule(conn, vec![pack])?.remove(0))
+    let found =
+        store::find_with_scheduled(conn, id)?.map(|(pack, scheduled_release)| PackView { pack, scheduled_release });
+    seen(conn, ctx, found)
 }
 
 /// The caller's pack, locked for a change (on PostgreSQL, other changes and

@@ -14,6 +14,7 @@ pub struct Account {
     pub name: String,
     pub kind: crate::domain::account::AccountKind,
     pub parent_id: Option<String>,
+    #[diesel(deserialize_as = super::columns::Stamp)]
     pub created_at: NaiveDateTime,
 }
 

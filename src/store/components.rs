@@ -14,6 +14,7 @@ pub struct Component {
     pub owner_id: String,
     pub name: String,
     pub component_type: crate::domain::component::ComponentType,
+    #[diesel(deserialize_as = super::columns::Stamp)]
     pub created_at: NaiveDateTime,
 }
 

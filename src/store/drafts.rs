@@ -13,7 +13,9 @@ pub struct Draft {
     pub pack_id: String,
     pub base_revision: i64,
     pub created_by: String,
+    #[diesel(deserialize_as = super::columns::Stamp)]
     pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = super::columns::Stamp)]
     pub updated_at: NaiveDateTime,
     pub release_id: Option<String>,
 }

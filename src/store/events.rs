@@ -21,6 +21,7 @@ pub struct EventRow {
     pub batch_id: String,
     pub account_id: String,
     pub event_type: EventType,
+    #[diesel(deserialize_as = super::columns::Stamp)]
     pub created_at: NaiveDateTime,
     pub release_id: Option<String>,
     pub installation_id: Option<String>,

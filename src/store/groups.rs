@@ -16,7 +16,9 @@ pub struct Group {
     pub id: String,
     pub publisher_id: String,
     pub name: String,
+    #[diesel(deserialize_as = super::columns::Stamp)]
     pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = super::columns::Stamp)]
     pub updated_at: NaiveDateTime,
 }
 

@@ -18,6 +18,7 @@ pub struct Heartbeat {
     pub pid: i64,
     pub embedded: bool,
     pub poll_interval_ms: i64,
+    #[diesel(deserialize_as = super::columns::Stamp)]
     pub started_at: NaiveDateTime,
     pub last_pass_at: Option<NaiveDateTime>,
     pub passes: i64,

@@ -17,6 +17,7 @@ pub struct StoredKey {
     pub content_type: Option<String>,
     pub location: Option<String>,
     pub body: Option<String>,
+    #[diesel(deserialize_as = super::columns::Stamp)]
     pub created_at: NaiveDateTime,
 }
 

@@ -27,7 +27,9 @@ pub struct Installation {
     pub override_name: Option<String>,
     pub name_key: String,
     pub release_id: Option<String>,
+    #[diesel(deserialize_as = super::columns::Stamp)]
     pub installed_at: NaiveDateTime,
+    #[diesel(deserialize_as = super::columns::Stamp)]
     pub updated_at: NaiveDateTime,
     pub uninstalled_at: Option<NaiveDateTime>,
 }
@@ -39,6 +41,7 @@ pub struct Push {
     pub installation_id: String,
     pub account_id: String,
     pub outcome: PushOutcome,
+    #[diesel(deserialize_as = super::columns::Stamp)]
     pub pushed_at: NaiveDateTime,
     pub pushed_by: String,
     /// The token that acted (`None` for pushes recorded before tokens were kept).

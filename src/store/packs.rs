@@ -3,11 +3,13 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::releases::{Release, ScheduledWord};
 use super::PageRequest;
 use crate::db::DbConnection;
 use crate::domain::pack;
 use crate::schema::{
     account_group_members, account_group_packs, component_versions, components, integration_packs, pack_components,
+    releases,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -19,11 +21,19 @@ pub struct Pack {
     pub description: String,
     pub installation_type: pack::InstallationType,
     pub revision: i64,
+    #[diesel(deserialize_as = super::columns::Stamp)]
     pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = super::columns::Stamp)]
     pub updated_at: NaiveDateTime,
     /// `domain::pack::name_key` of the name.
     pub name_key: String,
     pub deployment: pack::Deployment,
+}
+
+impl AsRef<Pack> for Pack {
+    fn as_ref(&self) -> &Pack {
+        self
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -32,6 +42,7 @@ pub struct PackComponent {
     pub pack_id: String,
     pub component_id: String,
     pub member: bool,
+    #[diesel(deserialize_as = super::columns::Stamp)]
     pub added_at: NaiveDateTime,
     pub released_version_id: Option<String>,
 }
@@ -42,6 +53,7 @@ pub struct Member {
     pub component_id: String,
     pub name: String,
     pub component_type: crate::domain::component::ComponentType,
+    #[diesel(deserialize_as = super::columns::Stamp)]
     pub added_at: NaiveDateTime,
     pub released_version: Option<String>,
 }
@@ -52,6 +64,20 @@ pub fn insert(conn: &mut DbConnection, pack: &Pack) -> QueryResult<()> {
 
 pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Pack>> {
     super::on_backend!(conn, |c| integration_packs::table.find(id).select(Pack::as_select()).get_result(c).optional())
+}
+
+/// The pack and its scheduled release, if one is waiting, in one statement
+/// (a pack has one scheduled release at most: `releases_one_scheduled_per_pack`,
+/// whose partial index the literal `'scheduled'` lets SQLite use).
+pub fn find_with_scheduled(conn: &mut DbConnection, id: &str) -> QueryResult<Option<(Pack, Option<Release>)>> {
+    super::on_backend!(conn, |c| integration_packs::table
+        .left_join(
+            releases::table.on(releases::pack_id.eq(integration_packs::id).and(releases::status.eq(ScheduledWord))),
+        )
+        .filter(integration_packs::id.eq(id))
+        .select((Pack::as_select(), Option::<Release>::as_select()))
+        .get_result(c)
+        .optional())
 }
 
 /// Whether another pack of the publisher already has this name.

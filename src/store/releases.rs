@@ -21,10 +21,13 @@ pub struct Release {
     pub status: ReleaseStatus,
     pub schedule: crate::domain::release::Schedule,
     pub release_on: Option<chrono::NaiveDate>,
+    #[diesel(deserialize_as = super::columns::Stamp)]
     pub due_at: NaiveDateTime,
     pub time_zone: String,
     pub requested_by: String,
+    #[diesel(deserialize_as = super::columns::Stamp)]
     pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = super::columns::Stamp)]
     pub updated_at: NaiveDateTime,
     pub released_at: Option<NaiveDateTime>,
     pub canceled_at: Option<NaiveDateTime>,
@@ -77,20 +80,11 @@ fn by_pack(
     if pack_ids.is_empty() {
         return Ok(HashMap::new());
     }
-    // One pack and one status (a GET of one pack): `=` rather than `IN (...)`,
-    // so the statement is prepared once per connection, not on every call.
-    let rows: Vec<Release> = match (pack_ids, statuses) {
-        ([pack_id], [ReleaseStatus::Scheduled]) => super::on_backend!(conn, |c| releases::table
-            .filter(releases::pack_id.eq(pack_id))
-            .filter(releases::status.eq(ScheduledWord))
-            .select(Release::as_select())
-            .load(c))?,
-        _ => releases::table
-            .filter(releases::pack_id.eq_any(pack_ids))
-            .filter(releases::status.eq_any(statuses))
-            .select(Release::as_select())
-            .load(conn)?,
-    };
+    let rows: Vec<Release> = releases::table
+        .filter(releases::pack_id.eq_any(pack_ids))
+        .filter(releases::status.eq_any(statuses))
+        .select(Release::as_select())
+        .load(conn)?;
     Ok(rows.into_iter().map(|r| (r.pack_id.clone(), r)).collect())
 }
 

@@ -27,7 +27,9 @@ pub struct Rollout {
     pub next_due_at: Option<NaiveDateTime>,
     pub halted_reason: Option<String>,
     pub halted_at: Option<NaiveDateTime>,
+    #[diesel(deserialize_as = super::columns::Stamp)]
     pub health_since: NaiveDateTime,
+    #[diesel(deserialize_as = super::columns::Stamp)]
     pub updated_at: NaiveDateTime,
 }
 
@@ -53,6 +55,7 @@ pub struct Report {
     pub account_id: String,
     pub outcome: ReportOutcome,
     pub detail: Option<String>,
+    #[diesel(deserialize_as = super::columns::Stamp)]
     pub reported_at: NaiveDateTime,
 }
 

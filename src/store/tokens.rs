@@ -16,6 +16,7 @@ pub struct ApiToken {
     pub account_id: Option<String>,
     pub token_hash: String,
     pub name: Option<String>,
+    #[diesel(deserialize_as = super::columns::Stamp)]
     pub created_at: NaiveDateTime,
     pub expires_at: Option<NaiveDateTime>,
     /// The account whose token minted it; `None`: the admin.

@@ -20,6 +20,7 @@ pub struct Version {
     pub version: String,
     pub notes: String,
     pub shareable: bool,
+    #[diesel(deserialize_as = super::columns::Stamp)]
     pub created_at: NaiveDateTime,
     pub created_by: String,
     pub deleted_at: Option<NaiveDateTime>,

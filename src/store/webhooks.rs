@@ -27,7 +27,9 @@ pub struct Endpoint {
     pub previous_secret: Option<String>,
     pub previous_secret_expires_at: Option<NaiveDateTime>,
     pub failing_since: Option<NaiveDateTime>,
+    #[diesel(deserialize_as = super::columns::Stamp)]
     pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = super::columns::Stamp)]
     pub updated_at: NaiveDateTime,
     pub deleted_at: Option<NaiveDateTime>,
 }
@@ -84,7 +86,9 @@ pub struct Delivery {
     pub last_attempt_at: Option<NaiveDateTime>,
     pub last_status_code: Option<i64>,
     pub last_error: Option<String>,
+    #[diesel(deserialize_as = super::columns::Stamp)]
     pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = super::columns::Stamp)]
     pub updated_at: NaiveDateTime,
 }
 
@@ -93,6 +97,7 @@ pub struct Delivery {
 pub struct AttemptRow {
     pub delivery_id: String,
     pub number: i64,
+    #[diesel(deserialize_as = super::columns::Stamp)]
     pub attempted_at: NaiveDateTime,
     pub status_code: Option<i64>,
     pub duration_ms: i64,
