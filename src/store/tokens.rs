@@ -27,12 +27,23 @@ pub fn insert(conn: &mut DbConnection, token: &ApiToken) -> QueryResult<()> {
     diesel::insert_into(api_tokens::table).values(token).execute(conn).map(drop)
 }
 
+/// What authenticating a request reads of its token: no more than that, on
+/// every request.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = api_tokens)]
+pub struct TokenGrant {
+    pub id: String,
+    /// `None` for an admin token.
+    pub account_id: Option<String>,
+    pub expires_at: Option<NaiveDateTime>,
+}
+
 /// The token with this hash and the account it belongs to (none for an admin token).
-pub fn find_by_hash(conn: &mut DbConnection, hash: &str) -> QueryResult<Option<(ApiToken, Option<Account>)>> {
+pub fn find_by_hash(conn: &mut DbConnection, hash: &str) -> QueryResult<Option<(TokenGrant, Option<Account>)>> {
     super::on_backend!(conn, |c| api_tokens::table
         .left_join(accounts::table)
         .filter(api_tokens::token_hash.eq(hash))
-        .select((ApiToken::as_select(), Option::<Account>::as_select()))
+        .select((TokenGrant::as_select(), Option::<Account>::as_select()))
         .get_result(c)
         .optional())
 }
