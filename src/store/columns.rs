@@ -68,7 +68,7 @@ text_columns!(
 ///
 /// SQLite keeps a timestamp as text, and diesel reads it by trying up to 18
 /// formats through chrono's general parser, about 2,500 instructions each; an
-/// authenticated GET reads four or five. The form this service writes (diesel's
+/// authenticated GET of a pack reads three. The form this service writes (diesel's
 /// own `%F %T%.f`: `2026-12-02 16:25:48.123456`) is read here directly, and
 /// anything else still goes through diesel's reading. PostgreSQL sends a
 /// timestamp in binary, so diesel's reading is kept there.
