@@ -314,17 +314,49 @@ backend_tests! {
         let group = app.group(&acme, "Everyone").await;
         app.share(&acme, &group, &pack).await;
         let n = 2_000;
-        app.db(|c| crate::seed::installations(c, &acme.id, &group, &pack, first["id"].as_str().unwrap(), n, 100));
         app.db(|conn| {
             if let DbConnection::Postgresql(pg) = conn {
                 // A release's updates find room once the row versions of the
-                // release before are pruned, which waits for every snapshot of the
+                // release before are pruned, which waits for every snapshot in the
                 // database older than them. An autovacuum ANALYZE of the rows just
-                // seeded holds one (seen on a slow CI machine): off for this table,
-                // so where the rows land depends on the releases alone.
-                diesel::sql_query("ALTER TABLE installations SET (autovacuum_enabled = off)").execute(pg).unwrap();
+                // seeded (of any table) holds one: seen on a slow CI machine. Off
+                // for every table of this database, before anything is seeded.
+                diesel::sql_query(
+                    "DO $$ DECLARE t text; BEGIN \
+                       FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = current_schema() LOOP \
+                         EXECUTE format('ALTER TABLE %I SET (autovacuum_enabled = off)', t); \
+                       END LOOP; \
+                     END $$",
+                )
+                .execute(pg)
+                .unwrap();
             }
         });
+        app.db(|c| crate::seed::installations(c, &acme.id, &group, &pack, first["id"].as_str().unwrap(), n, 100));
+        // Until no other session of this database holds a snapshot (the server's
+        // pool between requests, an autovacuum started before the tables were set).
+        let quiet = |conn: &mut DbConnection| {
+            if let DbConnection::Postgresql(pg) = conn {
+                #[derive(QueryableByName)]
+                struct Holders {
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    n: i64,
+                }
+                for _ in 0..600 {
+                    let holders: Holders = diesel::sql_query(
+                        "SELECT count(*) AS n FROM pg_stat_activity \
+                         WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_xmin IS NOT NULL",
+                    )
+                    .get_result(pg)
+                    .unwrap();
+                    if holders.n == 0 {
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                panic!("another session of the test database held a snapshot for 30 s");
+            }
+        };
         #[derive(QueryableByName, Debug, PartialEq)]
         struct Placed {
             #[diesel(sql_type = diesel::sql_types::Text)]
@@ -351,6 +383,7 @@ backend_tests! {
             DbConnection::Sqlite(_) => None,
         };
         for version in ["2.0", "3.0"] {
+            app.db(quiet);
             let before = app.db(placement);
             app.version(&acme, &component, version).await;
             let release = app.release_now(&acme, &pack).await;
