@@ -18,7 +18,7 @@ pub const MIGRATION_SOURCE: Migrations = Migrations;
 /// Migrations whose SQL differs by backend: the version, and SQLite's up and
 /// down (the folder's own SQL is PostgreSQL's). Both run outside diesel's
 /// transaction, with foreign keys off on SQLite (see `SqliteRebuild`).
-const SQLITE_VARIANTS: [(&str, &str, &str); 2] = [
+const SQLITE_VARIANTS: [(&str, &str, &str); 3] = [
     (
         "20261202000013",
         include_str!("../migrations/2026-12-02-000013_rollout_statuses/sqlite/up.sql"),
@@ -28,6 +28,11 @@ const SQLITE_VARIANTS: [(&str, &str, &str); 2] = [
         "20261203000017",
         include_str!("../migrations/2026-12-03-000017_events_type_check_sqlite/sqlite/up.sql"),
         include_str!("../migrations/2026-12-03-000017_events_type_check_sqlite/sqlite/down.sql"),
+    ),
+    (
+        "20261204000018",
+        include_str!("../migrations/2026-12-04-000018_event_members/sqlite/up.sql"),
+        include_str!("../migrations/2026-12-04-000018_event_members/sqlite/down.sql"),
     ),
 ];
 

@@ -265,6 +265,27 @@ diesel::table! {
 }
 
 diesel::table! {
+    event_groups (id) {
+        id -> Text,
+        batch_id -> Text,
+        #[sql_name = "type"]
+        event_type -> Text,
+        created_at -> Timestamp,
+        release_id -> Text,
+        payload_id -> Text,
+    }
+}
+
+diesel::table! {
+    event_members (group_id, ordinal) {
+        group_id -> Text,
+        ordinal -> BigInt,
+        account_id -> Text,
+        installation_id -> Text,
+    }
+}
+
+diesel::table! {
     webhook_endpoints (id) {
         id -> Text,
         account_id -> Text,
@@ -400,6 +421,9 @@ diesel::joinable!(pushes -> releases (release_id));
 diesel::joinable!(worker_jobs -> worker_heartbeats (worker_id));
 diesel::joinable!(events -> event_batches (batch_id));
 diesel::joinable!(events -> event_payloads (payload_id));
+diesel::joinable!(event_groups -> event_batches (batch_id));
+diesel::joinable!(event_groups -> event_payloads (payload_id));
+diesel::joinable!(event_members -> event_groups (group_id));
 diesel::joinable!(webhook_endpoint_event_types -> webhook_endpoints (endpoint_id));
 diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
 diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
@@ -428,6 +452,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     event_counter,
     event_batches,
     events,
+    event_groups,
+    event_members,
     webhook_endpoints,
     webhook_endpoint_event_types,
     webhook_deliveries,

@@ -16,8 +16,8 @@ use crate::domain::release::PushOutcome;
 use crate::domain::rollout::Selector;
 use crate::domain::schedule;
 use crate::error::{AppError, AppResult};
-use crate::store::events::{self as store, EventRow, StoredEvent};
-use crate::store::installations::{self, TargetEvents, Targets};
+use crate::store::events::{self as store, EventGroup, EventRow, StoredEvent};
+use crate::store::installations::{self, Targets};
 use crate::store::releases::{self, NamedItem, Release};
 
 /// The events of one transaction, sealed together as its last step.
@@ -83,22 +83,18 @@ impl Outbox {
 
     /// One event for every installation of `targets` (those the release would
     /// reach now, the pushes' predicate, unless a subscription changes), with
-    /// `data` and what each runs before it. Written before the installations
-    /// move. A subscription change is a new fact every time.
+    /// `data` and what each runs before it: a group of member events for each
+    /// release they run now (see `store::events`). Written before the
+    /// installations move, in the transaction that chooses them by the same
+    /// predicate, so each is told once.
     pub fn target_events(
         &mut self,
         conn: &mut DbConnection,
         release: &Release,
         targets: Targets,
         event_type: EventType,
-        revision: i64,
         data: &Value,
     ) -> AppResult<usize> {
-        let fact_suffix = match targets {
-            // An installation is moved by one wave of a release at most.
-            Targets::Release | Targets::Wave => format!("/{revision}"),
-            Targets::Subscription { .. } => format!("/{revision}/{}", self.batch_id),
-        };
         let priors = installations::prior_releases_of_targets(conn, release, targets)?;
         let prior_ids: Vec<String> = priors.iter().flatten().cloned().collect();
         let mut items = releases::items_for(conn, &prior_ids)?;
@@ -109,15 +105,15 @@ impl Outbox {
             data["previous_versions"] =
                 versions(prior.as_ref().and_then(|id| items.remove(id)).as_deref().unwrap_or_default());
             let payload_id = self.payload(conn, &data)?;
-            let events = TargetEvents {
-                batch_id: &self.batch_id,
+            let group = EventGroup {
+                id: group_id(),
+                batch_id: self.batch_id.clone(),
                 event_type,
-                payload_id: &payload_id,
-                fact_prefix: format!("{}/{}/", event_type.as_str(), release.id),
-                fact_suffix: fact_suffix.clone(),
-                at: self.at,
+                created_at: self.at,
+                release_id: release.id.clone(),
+                payload_id,
             };
-            written += installations::insert_target_events(conn, release, targets, prior.as_deref(), &events)?;
+            written += installations::insert_target_events(conn, release, targets, prior.as_deref(), &group)?;
         }
         self.wrote |= written > 0;
         Ok(written)
@@ -137,6 +133,15 @@ impl Outbox {
 /// digits that sort by time, like `store::events::sql_id`'s).
 pub fn prefixed_id(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::now_v7().simple())
+}
+
+/// A new group of member events: `evt_` and the first 24 hex digits of a new
+/// time-ordered id (its instant in milliseconds, then 42 random bits), to
+/// which each member's ordinal adds 8 (`store::events::member_id`).
+fn group_id() -> String {
+    let mut id = prefixed_id("evt_");
+    id.truncate(store::GROUP_ID_LEN);
+    id
 }
 
 /// Whether `raw` is an id `prefixed_id` made with this prefix: a cursor or a
@@ -206,14 +211,8 @@ fn next_revision(conn: &mut DbConnection, release: &Release) -> AppResult<i64> {
 pub fn release_scheduled(conn: &mut DbConnection, outbox: &mut Outbox, release: &Release) -> AppResult<()> {
     let revision = next_revision(conn, release)?;
     let data = release_data(conn, release)?;
-    let reached = outbox.target_events(
-        conn,
-        release,
-        Targets::Release,
-        EventType::InstallationUpdateScheduled,
-        revision,
-        &data,
-    )?;
+    let reached =
+        outbox.target_events(conn, release, Targets::Release, EventType::InstallationUpdateScheduled, &data)?;
     let mut publisher = data;
     publisher["installations_targeted"] = json!(reached);
     outbox.release_event(conn, release, EventType::ReleaseScheduled, revision, publisher)
@@ -238,11 +237,9 @@ pub fn subscriptions_changing(
         (EventType::InstallationUpdateCanceled, "unsubscribed")
     };
     for release in releases::pending_for(conn, packs)?.values() {
-        // The revision of the schedule now in force: the one the other installations were told.
-        let revision = (next_revision(conn, release)? - 1).max(0);
         let mut data = release_data(conn, release)?;
         data["reason"] = json!(reason);
-        outbox.target_events(conn, release, targets, event_type, revision, &data)?;
+        outbox.target_events(conn, release, targets, event_type, &data)?;
     }
     Ok(())
 }
@@ -250,9 +247,8 @@ pub fn subscriptions_changing(
 /// A scheduled release was canceled: the installations it would have reached
 /// hear that their pending update is gone.
 pub fn release_canceled(conn: &mut DbConnection, outbox: &mut Outbox, release: &Release) -> AppResult<()> {
-    let revision = next_revision(conn, release)?;
     let data = release_data(conn, release)?;
-    outbox.target_events(conn, release, Targets::Release, EventType::InstallationUpdateCanceled, revision, &data)?;
+    outbox.target_events(conn, release, Targets::Release, EventType::InstallationUpdateCanceled, &data)?;
     outbox.release_event(conn, release, EventType::ReleaseCanceled, 0, data)
 }
 
@@ -267,7 +263,7 @@ pub fn installations_updated(
 ) -> AppResult<usize> {
     let mut data = release_data(conn, release)?;
     data["outcome"] = json!(PushOutcome::Applied);
-    outbox.target_events(conn, release, targets, EventType::InstallationUpdated, 0, &data)
+    outbox.target_events(conn, release, targets, EventType::InstallationUpdated, &data)
 }
 
 /// A wave of the release's rollout went out, moving `moved` installations.
@@ -309,10 +305,9 @@ pub fn rollout_event(
 /// The rollout was aborted: the installations it had not reached hear that
 /// their pending update is gone (`reason` `aborted`).
 pub fn unreached_canceled(conn: &mut DbConnection, outbox: &mut Outbox, release: &Release) -> AppResult<usize> {
-    let revision = next_revision(conn, release)?;
     let mut data = release_data(conn, release)?;
     data["reason"] = json!("aborted");
-    outbox.target_events(conn, release, Targets::Release, EventType::InstallationUpdateCanceled, revision, &data)
+    outbox.target_events(conn, release, Targets::Release, EventType::InstallationUpdateCanceled, &data)
 }
 
 /// The release was carried out, with how far it reached.

@@ -8,14 +8,14 @@ use diesel::dsl::exists;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 
+use super::events::EventGroup;
 use super::releases::Release;
 use super::PageRequest;
 use crate::db::DbConnection;
-use crate::domain::event::EventType;
 use crate::domain::release::{PushOutcome, ReleaseStatus};
-use crate::schema::events as event_rows;
 use crate::schema::{
-    account_group_members, account_group_packs, installations, integration_packs, pushes, releases, rollout_cohorts,
+    account_group_members, account_group_packs, event_members, installations, integration_packs, pushes, releases,
+    rollout_cohorts,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -160,17 +160,6 @@ macro_rules! targets_of {
     };
 }
 
-/// What the events of one fact share, for `insert_target_events`.
-pub struct TargetEvents<'a> {
-    pub batch_id: &'a str,
-    pub event_type: EventType,
-    pub payload_id: &'a str,
-    /// The fact is `fact_prefix` + installation id + `fact_suffix`.
-    pub fact_prefix: String,
-    pub fact_suffix: String,
-    pub at: NaiveDateTime,
-}
-
 /// Whose installations a batch of events goes to.
 #[derive(Debug, Clone, Copy)]
 pub enum Targets<'a> {
@@ -303,52 +292,41 @@ pub fn prior_releases_of_targets(
     targets!(targets, release, |query| query.select(installations::release_id).distinct().load(conn))
 }
 
-/// One event for every installation of `targets` that runs `prior` now, in
-/// one statement.
+/// One member event of `group` for every installation of `targets` that runs
+/// `prior` now, in one statement, and the group itself when it has any.
+/// Returns how many members.
 pub fn insert_target_events(
     conn: &mut DbConnection,
     release: &Release,
     targets: Targets,
     prior: Option<&str>,
-    events: &TargetEvents,
+    group: &EventGroup,
 ) -> QueryResult<usize> {
-    let event_id = super::events::sql_id(conn.backend(), "evt_", events.at);
     // `release_id = prior`, or `release_id IS NULL` when there is none (ids are never empty).
     let runs_prior = installations::release_id
         .eq(prior.unwrap_or_default())
         .or(installations::release_id.is_null().and(prior.is_none().into_sql::<diesel::sql_types::Bool>()));
-    targets!(targets, release, |query| {
+    let members = targets!(targets, release, |query| {
         let rows = query.filter(runs_prior).select((
-            event_id,
-            events.batch_id.into_sql::<Text>(),
+            group.id.as_str().into_sql::<Text>(),
+            diesel::dsl::sql::<BigInt>("row_number() OVER ()"),
             installations::account_id,
-            events.event_type.into_sql::<Text>(),
-            events.at.into_sql::<Timestamp>(),
-            Some(release.id.as_str()).into_sql::<Nullable<Text>>(),
-            installations::id.nullable(),
-            events.payload_id.into_sql::<Text>(),
-            events
-                .fact_prefix
-                .as_str()
-                .into_sql::<Text>()
-                .concat(installations::id)
-                .concat(events.fact_suffix.as_str()),
+            installations::id,
         ));
-        super::on_backend!(conn, |c| diesel::insert_into(event_rows::table)
+        super::on_backend!(conn, |c| diesel::insert_into(event_members::table)
             .values(rows)
             .into_columns((
-                event_rows::id,
-                event_rows::batch_id,
-                event_rows::account_id,
-                event_rows::event_type,
-                event_rows::created_at,
-                event_rows::release_id,
-                event_rows::installation_id,
-                event_rows::payload_id,
-                event_rows::fact,
+                event_members::group_id,
+                event_members::ordinal,
+                event_members::account_id,
+                event_members::installation_id,
             ))
             .execute(c))
-    })
+    })?;
+    if members > 0 {
+        super::events::insert_group(conn, group)?;
+    }
+    Ok(members)
 }
 
 /// One scheduled release's count in `awaiting`.

@@ -4,7 +4,7 @@
 
 use chrono::Duration;
 use diesel::prelude::*;
-use packrelease::schema::{events, webhook_deliveries};
+use packrelease::schema::{event_members, events, webhook_deliveries};
 use serde_json::{json, Value};
 
 use crate::helpers::{backend_tests, running, test_rules, Actor, TestApp};
@@ -35,7 +35,9 @@ fn types(events: &[Value]) -> Vec<&str> {
 }
 
 fn count_events(app: &TestApp) -> i64 {
-    app.db(|c| events::table.count().get_result(c).unwrap())
+    app.db(|c| {
+        events::table.count().get_result::<i64>(c).unwrap() + event_members::table.count().get_result::<i64>(c).unwrap()
+    })
 }
 
 async fn endpoint(app: &TestApp, account: &Actor, url: &str, event_types: Option<Value>) -> Value {
@@ -104,6 +106,71 @@ backend_tests! {
         assert_eq!(app.get(&path, &subscribers[0].token).await.expect(200)["items"].as_array().unwrap().len(), 1);
         let bad = format!("{}?after=12-nonsense", feed_path(&subscribers[0]));
         app.get(&bad, &subscribers[0].token).await.assert_problem(422, "validation_failed");
+    }
+
+    async fn the_feed_pages_one_by_one_through_member_events_and_events_written_alone(app: TestApp) {
+        // Three installations of one account: a schedule tells them as members of
+        // one group; an installation made while it is scheduled is told on its
+        // own; its cancel and the release after it tell all four as members.
+        // Paged one at a time, each comes once, in commit and id order.
+        let acme = app.publisher("Acme").await;
+        let pack = app.pack(&acme, "Sync", "multiple").await;
+        let component = app.shareable_component(&acme, "Sync process").await;
+        app.add_member(&acme, &pack, &component).await;
+        app.release_now(&acme, &pack).await;
+        let group = app.group(&acme, "Everyone").await;
+        app.share(&acme, &group, &pack).await;
+        let subscriber = app.subscriber(&acme, "Customer").await;
+        app.join(&acme, &group, &subscriber).await;
+        let path = format!("/api/v1/accounts/{}/installations", subscriber.id);
+        for name in ["a", "b", "c"] {
+            let body = json!({"integration_pack_id": pack, "override_name": name});
+            app.post(&path, &subscriber.token, body).await.expect(201);
+        }
+        app.version(&acme, &component, "1.1").await;
+        let scheduled = app.schedule(&acme, &pack, "2026-12-10").await;
+        let body = json!({"integration_pack_id": pack, "override_name": "d"});
+        app.post(&path, &subscriber.token, body).await.expect(201);
+        let cancel = format!("/api/v1/releases/{}/cancel", scheduled["id"].as_str().unwrap());
+        app.post(&cancel, &acme.token, json!({})).await.expect(200);
+        app.release_now(&acme, &pack).await;
+
+        let mut items = Vec::new();
+        let mut cursor = "0".to_string();
+        loop {
+            let page = format!("{}?limit=1&after={cursor}", feed_path(&subscriber));
+            let page = app.get(&page, &subscriber.token).await.expect(200);
+            let got = page["items"].as_array().unwrap().clone();
+            cursor = page["next_cursor"].as_str().unwrap().to_string();
+            if got.is_empty() {
+                break;
+            }
+            assert_eq!(got.len(), 1);
+            items.extend(got);
+        }
+        let (all, _) = whole_feed(&app, &subscriber.token, &subscriber).await;
+        assert_eq!(items, all, "pages of one and pages of two list the same events");
+        let kinds = types(&items);
+        assert_eq!(
+            kinds,
+            [["installation.update_scheduled"; 4], ["installation.update_canceled"; 4], ["installation.updated"; 4]].concat()
+        );
+        let ids: Vec<&str> = items.iter().map(|e| e["id"].as_str().unwrap()).collect();
+        let unique: std::collections::HashSet<&&str> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len(), "{ids:?}");
+        assert!(ids.iter().all(|id| id.len() == 36 && id[4..].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())));
+        // The last release's events, one per installation, in id order.
+        let updated: Vec<&Value> = items.iter().filter(|e| e["type"] == "installation.updated").collect();
+        let mut told: Vec<&str> = updated.iter().map(|e| e["data"]["installation_id"].as_str().unwrap()).collect();
+        told.sort_unstable();
+        told.dedup();
+        assert_eq!(told.len(), 4);
+        let updated_ids: Vec<&str> = updated.iter().map(|e| e["id"].as_str().unwrap()).collect();
+        assert!(updated_ids.windows(2).all(|w| w[0] < w[1]), "{updated_ids:?}");
+        // Filtered by type, the same events of that type.
+        let page = format!("{}?type=installation.updated&limit=3&after=0", feed_path(&subscriber));
+        let first = app.get(&page, &subscriber.token).await.expect(200);
+        assert_eq!(first["items"].as_array().unwrap().iter().collect::<Vec<_>>(), updated[..3]);
     }
 
     async fn the_feed_always_returns_a_cursor_to_poll_with(app: TestApp) {

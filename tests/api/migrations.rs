@@ -35,12 +35,14 @@ fn migrations_run_up_down_and_up_on_postgres() {
 /// alters (PostgreSQL), and of those that reference them.
 fn counts(conn: &mut packrelease::db::DbConnection) -> Vec<i64> {
     use diesel::prelude::*;
-    use packrelease::schema::{events, installations, pushes, release_items, releases};
+    use packrelease::schema::{event_members, events, installations, pushes, release_items, releases};
     vec![
         releases::table.count().get_result(conn).unwrap(),
         release_items::table.count().get_result(conn).unwrap(),
         pushes::table.count().get_result(conn).unwrap(),
-        events::table.count().get_result(conn).unwrap(),
+        // Member events are events of their own below their migration.
+        events::table.count().get_result::<i64>(conn).unwrap()
+            + event_members::table.count().get_result::<i64>(conn).unwrap_or(0),
         installations::table.filter(installations::release_id.is_not_null()).count().get_result(conn).unwrap(),
     ]
 }
@@ -74,5 +76,27 @@ crate::helpers::backend_tests! {
             diesel::update(releases::table.filter(releases::status.eq("released"))).set(releases::status.eq("aborted")).execute(conn).unwrap();
         });
         assert_eq!(app.get(&format!("/api/v1/integration-packs/{pack}/releases?status=aborted"), &acme.token).await.expect(200)["items"].as_array().unwrap().len(), 2);
+    }
+
+    async fn the_event_members_migration_runs_down_and_up_keeping_every_event_under_its_id(app: TestApp) {
+        let acme = app.publisher("Acme").await;
+        let (pack, _component, _group, subscribers, _installations) = app.installed_pack(&acme, 3).await;
+        app.release_now(&acme, &pack).await;
+        let path = format!("/api/v1/accounts/{}/events?after=0", subscribers[0].id);
+        let before = app.get(&path, &subscribers[0].token).await.expect(200)["items"].clone();
+        let told = before.as_array().unwrap();
+        assert!(told.iter().any(|e| e["type"] == "installation.updated"), "{before}");
+        let members = |conn: &mut packrelease::db::DbConnection| {
+            use diesel::prelude::*;
+            packrelease::schema::event_members::table.count().get_result::<i64>(conn).unwrap()
+        };
+        assert!(app.db(members) > 0);
+        app.db(|conn| {
+            conn.revert_last_migration(MIGRATION_SOURCE).expect("migrate down");
+            assert_eq!(run_migrations(conn).expect("migrate up"), 1);
+        });
+        // Every event is a row of its own now, under the id it was told by.
+        assert_eq!(app.db(members), 0);
+        assert_eq!(app.get(&path, &subscribers[0].token).await.expect(200)["items"], before);
     }
 }
