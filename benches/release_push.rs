@@ -9,6 +9,7 @@
 //! account a webhook endpoint first (all subscriber event types, to
 //! `http://127.0.0.1:9/hook`: no worker runs, nothing is sent), so the release
 //! also makes one delivery per installation; it prints how many it made.
+//! `BENCH_TRACE=1` prints each statement that takes over 2 ms with its time.
 //! `BENCH_KEEP_DB=1` keeps the scratch database and a copy of it as it was
 //! just before the timed release; on PostgreSQL the server log then holds the
 //! release's statements (see `benches/release_push_psql.sh`, which replays
@@ -57,7 +58,28 @@ fn endpoints(conn: &mut DbConnection, publisher: &str) -> usize {
     subscribers.len()
 }
 
+/// Prints every statement that takes over 2 ms, with its time, on stderr
+/// (`BENCH_TRACE=1`): where a release's time goes, statement by statement.
+fn trace_statements() {
+    use diesel::connection::{set_default_instrumentation, InstrumentationEvent};
+    set_default_instrumentation(|| {
+        let mut start = Instant::now();
+        Some(Box::new(move |event: InstrumentationEvent<'_>| match event {
+            InstrumentationEvent::StartQuery { .. } => start = Instant::now(),
+            InstrumentationEvent::FinishQuery { query, .. } if start.elapsed().as_millis() > 2 => {
+                let text: String = query.to_string().chars().take(300).collect();
+                eprintln!("{:8.1} ms  {text}", start.elapsed().as_secs_f64() * 1000.0);
+            }
+            _ => {}
+        }))
+    })
+    .expect("statement tracing");
+}
+
 fn main() {
+    if std::env::var("BENCH_TRACE").is_ok_and(|v| !v.is_empty() && v != "0") {
+        trace_statements();
+    }
     let n: usize = std::env::var("BENCH_INSTALLATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
     let (url, backend, cleanup) = database::database();
     let pool = db::open(&url, 8).expect("open database");
