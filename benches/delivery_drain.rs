@@ -15,6 +15,7 @@
 //! running (`benches/delivery_drain.sh` starts `webhook_receiver`).
 //! `BENCH_MAX_IN_FLIGHT`, `BENCH_PER_ENDPOINT` and `BENCH_POOL_SIZE` change
 //! the job's bounds (defaults 32, 4) and the pool (10, as `serve`'s).
+//! `BENCH_TRACE=1` prints each statement that takes over 2 ms with its time.
 
 use std::net::TcpListener;
 use std::sync::atomic::Ordering;
@@ -194,6 +195,7 @@ fn any_pending(conn: &mut DbConnection) -> bool {
 }
 
 fn main() {
+    database::trace_statements();
     let n = env_number("BENCH_DELIVERIES", 10_000);
     let endpoints = env_number("BENCH_ENDPOINTS", 100).max(1);
     let pool_size = env_number("BENCH_POOL_SIZE", 10) as u32;

@@ -58,28 +58,8 @@ fn endpoints(conn: &mut DbConnection, publisher: &str) -> usize {
     subscribers.len()
 }
 
-/// Prints every statement that takes over 2 ms, with its time, on stderr
-/// (`BENCH_TRACE=1`): where a release's time goes, statement by statement.
-fn trace_statements() {
-    use diesel::connection::{set_default_instrumentation, InstrumentationEvent};
-    set_default_instrumentation(|| {
-        let mut start = Instant::now();
-        Some(Box::new(move |event: InstrumentationEvent<'_>| match event {
-            InstrumentationEvent::StartQuery { .. } => start = Instant::now(),
-            InstrumentationEvent::FinishQuery { query, .. } if start.elapsed().as_millis() > 2 => {
-                let text: String = query.to_string().chars().take(300).collect();
-                eprintln!("{:8.1} ms  {text}", start.elapsed().as_secs_f64() * 1000.0);
-            }
-            _ => {}
-        }))
-    })
-    .expect("statement tracing");
-}
-
 fn main() {
-    if std::env::var("BENCH_TRACE").is_ok_and(|v| !v.is_empty() && v != "0") {
-        trace_statements();
-    }
+    database::trace_statements();
     let n: usize = std::env::var("BENCH_INSTALLATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
     let (url, backend, cleanup) = database::database();
     let pool = db::open(&url, 8).expect("open database");
@@ -121,7 +101,6 @@ fn main() {
         let deliveries: i64 = webhook_deliveries::table.count().get_result(&mut conn).expect("count deliveries");
         drop(conn);
         if with_endpoints {
-
             assert_eq!(made as i64, deliveries);
         }
         println!(

@@ -6,7 +6,8 @@
 //!
 //! `cargo bench --bench rollout_waves` (SQLite, N = 100,000, 100 installations
 //! per account). `BENCH_INSTALLATIONS=N`; `BENCH_POSTGRES_URL=postgres://...`
-//! (a server where a scratch database may be created) runs it on PostgreSQL.
+//! (a server where a scratch database may be created) runs it on PostgreSQL;
+//! `BENCH_TRACE=1` prints each statement that takes over 2 ms with its time.
 
 use std::time::Instant;
 
@@ -47,6 +48,7 @@ async fn timed(api: &Api, path: &str, token: &str, body: Option<Value>) -> (Valu
 }
 
 fn main() {
+    database::trace_statements();
     let n: usize = std::env::var("BENCH_INSTALLATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
     let (url, backend, cleanup) = database::database();
     let pool = packrelease::db::open(&url, 8).expect("open database");

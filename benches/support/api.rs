@@ -35,7 +35,10 @@ impl Api {
             metrics: packrelease::http::metrics::MetricsAt::Api,
         };
         let app = Application::build(&config, pool, Arc::new(SystemClock)).expect("server");
-        let client = awc::Client::builder().timeout(std::time::Duration::from_secs(300)).finish();
+        // The client drops a connection idle for 3 s, before the server's
+        // keep-alive (5 s) closes it under a request (seeding takes longer).
+        let connector = awc::Connector::new().conn_keep_alive(std::time::Duration::from_secs(3));
+        let client = awc::Client::builder().connector(connector).timeout(std::time::Duration::from_secs(300)).finish();
         let api = Api { client, base: format!("http://127.0.0.1:{}", app.port()) };
         let handle = app.handle();
         actix_web::rt::spawn(app.run());

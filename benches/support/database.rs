@@ -104,3 +104,24 @@ pub fn snapshot(url: &DatabaseUrl) -> Option<String> {
     eprintln!("snapshot {copy}");
     Some(copy)
 }
+
+/// With `BENCH_TRACE=1`, prints every statement that takes over 2 ms, with
+/// its time, on stderr: where a bench's time goes, statement by statement.
+pub fn trace_statements() {
+    if !std::env::var("BENCH_TRACE").is_ok_and(|v| !v.is_empty() && v != "0") {
+        return;
+    }
+    use diesel::connection::{set_default_instrumentation, InstrumentationEvent};
+    set_default_instrumentation(|| {
+        let mut start = std::time::Instant::now();
+        Some(Box::new(move |event: InstrumentationEvent<'_>| match event {
+            InstrumentationEvent::StartQuery { .. } => start = std::time::Instant::now(),
+            InstrumentationEvent::FinishQuery { query, .. } if start.elapsed().as_millis() > 2 => {
+                let text: String = query.to_string().chars().take(300).collect();
+                eprintln!("{:8.1} ms  {text}", start.elapsed().as_secs_f64() * 1000.0);
+            }
+            _ => {}
+        }))
+    })
+    .expect("statement tracing");
+}
