@@ -21,6 +21,19 @@ fn up_down_up(backend: Backend) {
     assert_eq!(run_migrations(&mut conn).expect("nothing left"), 0);
 }
 
+/// Reverts the migration of `version` and every one after it; returns how many.
+fn revert_from(conn: &mut packrelease::db::DbConnection, version: &str) -> usize {
+    let count = MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)
+        .unwrap()
+        .iter()
+        .filter(|m| m.name().version().to_string().as_str() >= version)
+        .count();
+    for _ in 0..count {
+        conn.revert_last_migration(MIGRATION_SOURCE).expect("migrate down");
+    }
+    count
+}
+
 #[test]
 fn migrations_run_up_down_and_up_on_sqlite() {
     up_down_up(Backend::Sqlite);
@@ -58,15 +71,8 @@ crate::helpers::backend_tests! {
         assert!(before.iter().all(|n| *n > 0), "{before:?}");
         // Down to before the rollouts' migration (so through the statuses'
         // and the PostgreSQL-only ones after it), and up again.
-        let since_rollouts = MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)
-            .unwrap()
-            .iter()
-            .filter(|m| m.name().version().to_string().as_str() >= "20261202000012")
-            .count();
         app.db(|conn| {
-            for _ in 0..since_rollouts {
-                conn.revert_last_migration(MIGRATION_SOURCE).expect("migrate down");
-            }
+            let since_rollouts = revert_from(conn, "20261202000012");
             assert_eq!(counts(conn), before, "down keeps every row");
             assert_eq!(run_migrations(conn).expect("migrate up"), since_rollouts);
             assert_eq!(counts(conn), before, "up keeps every row");
@@ -92,15 +98,8 @@ crate::helpers::backend_tests! {
         };
         assert!(app.db(members) > 0);
         // Down through the event members' migration and those after it, and up again.
-        let since_members = MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)
-            .unwrap()
-            .iter()
-            .filter(|m| m.name().version().to_string().as_str() >= "20261204000018")
-            .count();
         app.db(|conn| {
-            for _ in 0..since_members {
-                conn.revert_last_migration(MIGRATION_SOURCE).expect("migrate down");
-            }
+            let since_members = revert_from(conn, "20261204000018");
             assert_eq!(run_migrations(conn).expect("migrate up"), since_members);
         });
         // Every event is a row of its own now, under the id it was told by.
