@@ -31,7 +31,8 @@ const SQLITE_VARIANTS: [(&str, &str, &str); 3] = [
     ),
     (
         "20261204000018",
-        include_str!("../migrations/2026-12-04-000018_event_members/sqlite/up.sql"),
+        // The same up as PostgreSQL's; only the way down spells ids otherwise.
+        include_str!("../migrations/2026-12-04-000018_event_members/up.sql"),
         include_str!("../migrations/2026-12-04-000018_event_members/sqlite/down.sql"),
     ),
 ];

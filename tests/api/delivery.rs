@@ -114,12 +114,7 @@ backend_tests! {
         // own; its cancel and the release after it tell all four as members.
         // Paged one at a time, each comes once, in commit and id order.
         let acme = app.publisher("Acme").await;
-        let pack = app.pack(&acme, "Sync", "multiple").await;
-        let component = app.shareable_component(&acme, "Sync process").await;
-        app.add_member(&acme, &pack, &component).await;
-        app.release_now(&acme, &pack).await;
-        let group = app.group(&acme, "Everyone").await;
-        app.share(&acme, &group, &pack).await;
+        let (pack, component, group) = app.shared_multiple_pack(&acme).await;
         let subscriber = app.subscriber(&acme, "Customer").await;
         app.join(&acme, &group, &subscriber).await;
         let path = format!("/api/v1/accounts/{}/installations", subscriber.id);

@@ -430,6 +430,18 @@ impl TestApp {
         self.get(&path, &subscriber.token).await.expect(200)
     }
 
+    /// A released pack (Sync) of installation type `multiple`, its process
+    /// released at 1.0, shared with an empty group (Everyone). Returns (pack, component, group).
+    pub async fn shared_multiple_pack(&self, owner: &Actor) -> (String, String, String) {
+        let pack = self.pack(owner, "Sync", "multiple").await;
+        let component = self.shareable_component(owner, "Sync process").await;
+        self.add_member(owner, &pack, &component).await;
+        self.release_now(owner, &pack).await;
+        let group = self.group(owner, "Everyone").await;
+        self.share(owner, &group, &pack).await;
+        (pack, component, group)
+    }
+
     /// A released pack (Orders: 1.0 released, 1.1 newer) shared with a group holding
     /// `n` subscribers, each with it installed. Returns (pack, component, group, subscribers, installations).
     pub async fn installed_pack(&self, owner: &Actor, n: usize) -> (String, String, String, Vec<Actor>, Vec<Value>) {

@@ -34,12 +34,7 @@ async fn release_repeatedly(app: &TestApp, owner: &Actor, pack: &str, component:
 backend_tests! {
     async fn installs_made_while_a_pack_is_released_all_end_on_its_latest_release(app: TestApp) {
         let acme = app.publisher("Acme").await;
-        let pack = app.pack(&acme, "Sync", "multiple").await;
-        let component = app.shareable_component(&acme, "Sync process").await;
-        app.add_member(&acme, &pack, &component).await;
-        app.release_now(&acme, &pack).await;
-        let group = app.group(&acme, "Everyone").await;
-        app.share(&acme, &group, &pack).await;
+        let (pack, component, group) = app.shared_multiple_pack(&acme).await;
         let mut subscribers = Vec::new();
         for i in 0..8 {
             let subscriber = app.subscriber(&acme, &format!("Subscriber {i}")).await;
