@@ -333,8 +333,10 @@ backend_tests! {
             }
         });
         app.db(|c| crate::seed::installations(c, &acme.id, &group, &pack, first["id"].as_str().unwrap(), n, 100));
-        // Until no other session of this database holds a snapshot (the server's
-        // pool between requests, an autovacuum started before the tables were set).
+        // Until no other session, of any database (the tests run in parallel),
+        // holds a snapshot or a transaction begun before now, which would keep
+        // the last release's old row versions; then VACUUM frees their space,
+        // rather than leaving it to the release's own pruning of each page.
         let quiet = |conn: &mut DbConnection| {
             if let DbConnection::Postgresql(pg) = conn {
                 #[derive(QueryableByName)]
@@ -342,19 +344,23 @@ backend_tests! {
                     #[diesel(sql_type = diesel::sql_types::BigInt)]
                     n: i64,
                 }
+                let now: Holders =
+                    diesel::sql_query("SELECT txid_current() % 4294967296 AS n").get_result(pg).unwrap();
                 for _ in 0..600 {
-                    let holders: Holders = diesel::sql_query(
-                        "SELECT count(*) AS n FROM pg_stat_activity \
-                         WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_xmin IS NOT NULL",
-                    )
+                    let holders: Holders = diesel::sql_query(format!(
+                        "SELECT count(*) AS n FROM pg_stat_activity WHERE pid <> pg_backend_pid() \
+                         AND (backend_xmin::text::bigint <= {now} OR backend_xid::text::bigint <= {now})",
+                        now = now.n
+                    ))
                     .get_result(pg)
                     .unwrap();
                     if holders.n == 0 {
+                        diesel::sql_query("VACUUM installations").execute(pg).unwrap();
                         return;
                     }
                     std::thread::sleep(std::time::Duration::from_millis(50));
                 }
-                panic!("another session of the test database held a snapshot for 30 s");
+                panic!("another session held a snapshot older than the last release for 30 s");
             }
         };
         #[derive(QueryableByName, Debug, PartialEq)]
