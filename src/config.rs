@@ -42,8 +42,8 @@ pub fn init_logging(args: &LogArgs) -> crate::log_writer::FlushGuard {
     let (writer, guard) = crate::log_writer::buffered_stderr();
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     match args.log_format.as_str() {
-        "json" => builder.json().with_current_span(true).with_span_list(false).init(),
-        _ => builder.with_ansi(ansi).init(),
+        "json" => builder.with_ansi(false).event_format(crate::log_format::JsonLines).init(),
+        _ => builder.with_ansi(ansi).event_format(crate::log_format::TextLines).init(),
     }
     guard
 }

@@ -14,6 +14,7 @@ pub mod domain;
 pub mod error;
 pub mod failpoint;
 pub mod http;
+pub mod log_format;
 pub mod log_writer;
 pub mod schema;
 pub mod service;

@@ -2,6 +2,7 @@
 //! logged), one log line per request, and a last guard that turns any error
 //! answer not yet in problem+json (from actix itself) into one.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -10,10 +11,10 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::web;
-use tracing::Instrument;
 
 use super::problem::{self, Problem};
 use super::AppState;
+use crate::log_format;
 
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -30,11 +31,14 @@ pub async fn request_context(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let id = request_id(&req);
-    let span = tracing::info_span!("request", method = %req.method(), path = %req.path(), request_id = %id);
+    let request = Arc::new(log_format::Request {
+        method: req.method().to_string(),
+        path: req.path().to_string(),
+        id: request_id(&req),
+    });
     let started = Instant::now();
     let metrics = req.app_data::<web::Data<AppState>>().and_then(|state| state.metrics.clone());
-    let response = next.call(req).instrument(span.clone()).await?;
+    let response = log_format::scoped(request.clone(), next.call(req)).await?;
     let status = response.status();
     if let Some(metrics) = metrics {
         let request = response.request();
@@ -70,11 +74,10 @@ pub async fn request_context(
     } else {
         response.map_into_boxed_body()
     };
-    if let Ok(value) = HeaderValue::from_str(&id) {
+    if let Ok(value) = HeaderValue::from_str(&request.id) {
         response.headers_mut().insert(REQUEST_ID.clone(), value);
     }
-    span.in_scope(|| {
-        tracing::info!(status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request")
-    });
+    let _entered = log_format::enter(Some(request));
+    tracing::info!(status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request");
     Ok(response)
 }

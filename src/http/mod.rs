@@ -88,16 +88,16 @@ impl AppState {
         .await
     }
 
-    /// Runs database work on the blocking pool, keeping the request's tracing span.
+    /// Runs database work on the blocking pool; its log lines name the request.
     pub async fn blocking<T, F>(&self, f: F) -> AppResult<T>
     where
         F: FnOnce(&mut DbConnection) -> AppResult<T> + Send + 'static,
         T: Send + 'static,
     {
         let pool = self.pool.clone();
-        let span = tracing::Span::current();
+        let request = crate::log_format::current();
         web::block(move || {
-            let _entered = span.enter();
+            let _entered = crate::log_format::enter(request);
             let mut conn = pool.get()?;
             f(&mut conn)
         })
