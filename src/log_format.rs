@@ -158,13 +158,29 @@ where
             writer.write_str("\x1b[2m")?;
         }
         write_now(&mut writer)?;
+        // Written piece by piece: `write!` costs the formatting machinery per line.
+        let level = match *meta.level() {
+            Level::ERROR => "ERROR",
+            Level::WARN => " WARN",
+            Level::INFO => " INFO",
+            Level::DEBUG => "DEBUG",
+            Level::TRACE => "TRACE",
+        };
         if ansi {
-            write!(writer, "\x1b[0m {}{:>5}\x1b[0m ", level_colour(meta.level()), meta.level())?;
+            for piece in ["\x1b[0m ", level_colour(meta.level()), level, "\x1b[0m "] {
+                writer.write_str(piece)?;
+            }
         } else {
-            write!(writer, " {:>5} ", meta.level())?;
+            for piece in [" ", level, " "] {
+                writer.write_str(piece)?;
+            }
         }
         if let Some(request) = current() {
-            write!(writer, "request{{method={} path={} request_id={}}}: ", request.method, request.path, request.id)?;
+            let pieces =
+                ["request{method=", &request.method, " path=", &request.path, " request_id=", &request.id, "}: "];
+            for piece in pieces {
+                writer.write_str(piece)?;
+            }
         }
         writer.write_str(meta.target())?;
         writer.write_str(": ")?;

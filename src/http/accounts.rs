@@ -35,6 +35,7 @@ pub struct Account {
     #[schema(required = true)]
     #[schema(format = Uuid)]
     pub parent_id: Option<String>,
+    #[serde(serialize_with = "super::timestamps::utc")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -139,9 +140,11 @@ pub struct Token {
     pub account_id: Option<String>,
     #[schema(required = true)]
     pub name: Option<String>,
+    #[serde(serialize_with = "super::timestamps::utc")]
     pub created_at: DateTime<Utc>,
     /// Null: the token does not expire.
     #[schema(required = true)]
+    #[serde(serialize_with = "super::timestamps::utc_opt")]
     pub expires_at: Option<DateTime<Utc>>,
     /// The account whose token minted this one (a publisher minting for its
     /// subscriber shows here); null: the admin minted it.
@@ -177,8 +180,10 @@ pub struct CreatedToken {
     pub account_id: Option<String>,
     #[schema(required = true)]
     pub name: Option<String>,
+    #[serde(serialize_with = "super::timestamps::utc")]
     pub created_at: DateTime<Utc>,
     #[schema(required = true)]
+    #[serde(serialize_with = "super::timestamps::utc_opt")]
     pub expires_at: Option<DateTime<Utc>>,
     /// The account whose token minted this one; null: the admin.
     #[schema(required = true)]
@@ -192,6 +197,7 @@ pub struct CreateToken {
     /// A label to tell tokens apart, such as "ci-pipeline".
     pub name: Option<String>,
     /// When the token stops working; it never expires when omitted.
+    #[serde(serialize_with = "super::timestamps::utc_opt")]
     pub expires_at: Option<DateTime<Utc>>,
 }
 

@@ -40,6 +40,7 @@ pub struct Component {
     /// The newest non-deleted shareable version; null when there is none.
     #[schema(required = true)]
     pub latest_version: Option<String>,
+    #[serde(serialize_with = "super::timestamps::utc")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -88,6 +89,7 @@ pub struct Version {
     pub version: String,
     pub notes: String,
     pub shareable: bool,
+    #[serde(serialize_with = "super::timestamps::utc")]
     pub created_at: DateTime<Utc>,
     /// The account that created the version.
     #[schema(format = Uuid)]

@@ -70,7 +70,9 @@ pub struct ReleaseDraft {
     pub release_id: Option<String>,
     #[schema(format = Uuid)]
     pub created_by: String,
+    #[serde(serialize_with = "super::timestamps::utc")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "super::timestamps::utc")]
     pub updated_at: DateTime<Utc>,
     pub items: Vec<DraftItem>,
 }

@@ -37,7 +37,9 @@ pub struct AccountGroup {
     #[schema(format = Uuid)]
     pub publisher_id: String,
     pub name: String,
+    #[serde(serialize_with = "super::timestamps::utc")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "super::timestamps::utc")]
     pub updated_at: DateTime<Utc>,
 }
 

@@ -48,12 +48,14 @@ pub struct PendingUpdate {
     /// instant, or during a rollout the due instant of the wave that reaches
     /// the installation's account. Null while unknown (as `release_on`).
     #[schema(required = true)]
+    #[serde(serialize_with = "super::timestamps::utc_opt")]
     pub due_at: Option<DateTime<Utc>>,
     /// `due_at` with the zone's offset; null with it.
     #[schema(required = true, format = DateTime, example = "2027-03-14T00:00:00-05:00")]
     pub due_at_local: Option<String>,
     /// The same instant as `due_at` (null with it), named for what it is during a rollout.
     #[schema(required = true)]
+    #[serde(serialize_with = "super::timestamps::utc_opt")]
     pub expected_at: Option<DateTime<Utc>>,
     pub time_zone: String,
     /// What would change: `version` the new one (null: removed), `previous_version` the one run now.
@@ -70,6 +72,7 @@ pub struct Push {
     #[schema(format = Uuid)]
     pub installation_id: String,
     pub outcome: PushOutcome,
+    #[serde(serialize_with = "super::timestamps::utc")]
     pub pushed_at: DateTime<Utc>,
     /// The account whose token acted: the subscriber for an early apply, the requester of the release otherwise.
     #[schema(format = Uuid)]
@@ -117,8 +120,10 @@ pub struct Installation {
     pub versions: Vec<InstalledVersion>,
     #[schema(required = true)]
     pub pending_update: Option<PendingUpdate>,
+    #[serde(serialize_with = "super::timestamps::utc")]
     pub installed_at: DateTime<Utc>,
     /// When it last changed (installed, or updated by a push).
+    #[serde(serialize_with = "super::timestamps::utc")]
     pub updated_at: DateTime<Utc>,
     /// Its update history, newest first.
     pub history: Vec<Push>,

@@ -19,6 +19,7 @@ pub mod packs;
 pub mod problem;
 pub mod releases;
 pub mod rollouts;
+mod timestamps;
 pub mod webhooks;
 pub mod worker;
 

@@ -48,7 +48,9 @@ pub struct IntegrationPack {
     /// The release waiting to be carried out, if any (shown above the component list).
     #[schema(required = true)]
     pub scheduled_release: Option<ScheduledRelease>,
+    #[serde(serialize_with = "super::timestamps::utc")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "super::timestamps::utc")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -118,6 +120,7 @@ pub struct PackComponent {
     /// The newest shareable version, which a new release draft preselects.
     #[schema(required = true)]
     pub latest_version: Option<String>,
+    #[serde(serialize_with = "super::timestamps::utc")]
     pub added_at: DateTime<Utc>,
 }
 

@@ -51,6 +51,7 @@ pub struct ScheduledRelease {
     #[schema(format = Uuid)]
     pub id: String,
     pub release_on: NaiveDate,
+    #[serde(serialize_with = "super::timestamps::utc")]
     pub due_at: DateTime<Utc>,
     #[schema(format = DateTime, example = "2027-03-14T00:00:00-05:00")]
     pub due_at_local: String,
@@ -100,6 +101,7 @@ pub struct Release {
     #[schema(required = true)]
     pub release_on: Option<NaiveDate>,
     /// When the release is (or was) due, in UTC; for an immediate release, the moment of release.
+    #[serde(serialize_with = "super::timestamps::utc")]
     pub due_at: DateTime<Utc>,
     /// `due_at` with the zone's offset.
     #[schema(format = DateTime, example = "2027-03-14T00:00:00-05:00")]
@@ -108,6 +110,7 @@ pub struct Release {
     pub time_zone: String,
     /// When it was carried out.
     #[schema(required = true)]
+    #[serde(serialize_with = "super::timestamps::utc_opt")]
     pub released_at: Option<DateTime<Utc>>,
     /// Carried out after its window (`due_at` + 1 hour) closed.
     pub late: bool,
@@ -115,6 +118,7 @@ pub struct Release {
     #[schema(required = true)]
     pub late_by_seconds: Option<i64>,
     #[schema(required = true)]
+    #[serde(serialize_with = "super::timestamps::utc_opt")]
     pub canceled_at: Option<DateTime<Utc>>,
     /// Why a `failed` release could not be carried out.
     #[schema(required = true)]
@@ -122,7 +126,9 @@ pub struct Release {
     /// The account that asked for the release.
     #[schema(format = Uuid)]
     pub requested_by: String,
+    #[serde(serialize_with = "super::timestamps::utc")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "super::timestamps::utc")]
     pub updated_at: DateTime<Utc>,
     pub items: Vec<ReleaseItem>,
     /// How far it has reached; the per-account list is at `/releases/{id}/pushes`.
@@ -274,8 +280,10 @@ pub struct ReleaseFilterQuery {
     pub status: Option<ReleaseStatus>,
     pub integration_pack_id: Option<Uuid>,
     /// Releases due at or after this instant.
+    #[serde(serialize_with = "super::timestamps::utc_opt")]
     pub due_from: Option<DateTime<Utc>>,
     /// Releases due before this instant.
+    #[serde(serialize_with = "super::timestamps::utc_opt")]
     pub due_before: Option<DateTime<Utc>>,
 }
 

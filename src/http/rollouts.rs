@@ -90,13 +90,16 @@ pub struct Rollout {
     pub current_wave: i64,
     /// When the worker starts the next wave (nightly rollouts in progress); null otherwise.
     #[schema(required = true)]
+    #[serde(serialize_with = "super::timestamps::utc_opt")]
     pub next_wave_due_at: Option<DateTime<Utc>>,
     /// Why it is halted, while halted.
     #[schema(required = true)]
     pub halted_reason: Option<String>,
     #[schema(required = true)]
+    #[serde(serialize_with = "super::timestamps::utc_opt")]
     pub halted_at: Option<DateTime<Utc>>,
     /// Failures before this instant do not count towards a halt (its start, or the last resume).
+    #[serde(serialize_with = "super::timestamps::utc")]
     pub health_since: DateTime<Utc>,
     /// The release the pack ran before (a new installation gets it while halted; an abort returns to it).
     #[schema(required = true, format = Uuid)]
@@ -118,8 +121,10 @@ pub struct WaveOut {
     pub status: WaveStatus,
     /// When it is (or was) due; null while unknown (a manual wave, a halted rollout).
     #[schema(required = true)]
+    #[serde(serialize_with = "super::timestamps::utc_opt")]
     pub due_at: Option<DateTime<Utc>>,
     #[schema(required = true)]
+    #[serde(serialize_with = "super::timestamps::utc_opt")]
     pub started_at: Option<DateTime<Utc>>,
     /// Installations the wave moved; null until it goes out.
     #[schema(required = true)]
@@ -263,6 +268,7 @@ pub struct Report {
     pub outcome: ReportOutcome,
     #[schema(required = true)]
     pub detail: Option<String>,
+    #[serde(serialize_with = "super::timestamps::utc")]
     pub reported_at: DateTime<Utc>,
 }
 

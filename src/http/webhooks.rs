@@ -61,11 +61,15 @@ pub struct WebhookEndpoint {
     pub disabled_reason: Option<DisabledReason>,
     /// Until when the secret a rotation replaced still signs too; null when none does.
     #[schema(required = true)]
+    #[serde(serialize_with = "super::timestamps::utc_opt")]
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
     /// Since when every attempt to it has failed; null after a success.
     #[schema(required = true)]
+    #[serde(serialize_with = "super::timestamps::utc_opt")]
     pub failing_since: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "super::timestamps::utc")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "super::timestamps::utc")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -137,6 +141,7 @@ pub struct RotatedSecret {
 pub struct DeliveryAttempt {
     /// Which attempt of the delivery this was (1-based).
     pub number: i64,
+    #[serde(serialize_with = "super::timestamps::utc")]
     pub at: DateTime<Utc>,
     #[schema(required = true)]
     pub status_code: Option<i64>,
@@ -168,9 +173,12 @@ pub struct WebhookDelivery {
     pub status: DeliveryStatus,
     /// When it is tried next, while pending.
     #[schema(required = true)]
+    #[serde(serialize_with = "super::timestamps::utc_opt")]
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub attempts: Vec<DeliveryAttempt>,
+    #[serde(serialize_with = "super::timestamps::utc")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "super::timestamps::utc")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -217,6 +225,7 @@ pub struct Requeued {
 #[serde(deny_unknown_fields)]
 pub struct RedeliverFailed {
     /// Only deliveries made at or after this instant.
+    #[serde(serialize_with = "super::timestamps::utc_opt")]
     pub since: Option<DateTime<Utc>>,
 }
 
@@ -543,6 +552,7 @@ pub struct Event {
     pub id: String,
     #[serde(rename = "type")]
     pub event_type: EventType,
+    #[serde(serialize_with = "super::timestamps::utc")]
     pub created_at: DateTime<Utc>,
     /// What happened; its fields depend on `type`.
     #[schema(value_type = Object)]

@@ -30,9 +30,11 @@ pub struct WorkerStatus {
     /// The loop inside `packrelease serve` (true), or a `packrelease-worker` process.
     pub embedded: bool,
     pub poll_interval_ms: i64,
+    #[serde(serialize_with = "super::timestamps::utc")]
     pub started_at: DateTime<Utc>,
     /// When it last completed a pass; null before the first.
     #[schema(required = true)]
+    #[serde(serialize_with = "super::timestamps::utc_opt")]
     pub last_pass_at: Option<DateTime<Utc>>,
     /// Seconds since the last completed pass (or since start): a stuck worker shows a growing number.
     pub seconds_since_last_pass: i64,
@@ -43,6 +45,7 @@ pub struct WorkerStatus {
     pub last_error: Option<String>,
     /// Set when it stopped cleanly.
     #[schema(required = true)]
+    #[serde(serialize_with = "super::timestamps::utc_opt")]
     pub stopped_at: Option<DateTime<Utc>>,
     /// Each kind of job the worker runs, by name.
     pub jobs: Vec<WorkerJob>,
@@ -62,14 +65,17 @@ pub struct WorkerJob {
     /// Passes that could not be made (the database was unavailable, say).
     pub errors: i64,
     #[schema(required = true)]
+    #[serde(serialize_with = "super::timestamps::utc_opt")]
     pub last_pass_at: Option<DateTime<Utc>>,
     /// Why its last pass could not be made; cleared by the next good pass.
     #[schema(required = true)]
     pub last_error: Option<String>,
     #[schema(required = true)]
+    #[serde(serialize_with = "super::timestamps::utc_opt")]
     pub last_error_at: Option<DateTime<Utc>>,
     /// When the worker plans to run it next: the next due release, or its next poll.
     #[schema(required = true)]
+    #[serde(serialize_with = "super::timestamps::utc_opt")]
     pub next_run_at: Option<DateTime<Utc>>,
 }
 
