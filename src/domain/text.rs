@@ -50,12 +50,12 @@ impl Checks {
 /// Lower-case hexadecimal, as tokens, fingerprints and entity tags are written.
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut hex = String::with_capacity(bytes.len() * 2);
+    // Bytes, not chars: pushing a char to a String encodes it each time.
+    let mut hex = Vec::with_capacity(bytes.len() * 2);
     for b in bytes {
-        hex.push(char::from(DIGITS[usize::from(b >> 4)]));
-        hex.push(char::from(DIGITS[usize::from(b & 15)]));
+        hex.extend_from_slice(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]);
     }
-    hex
+    String::from_utf8(hex).unwrap_or_default()
 }
 
 /// How many digits of a second's fraction an RFC 3339 time shows.
