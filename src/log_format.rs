@@ -289,4 +289,81 @@ mod tests {
         assert_eq!(seen.flatten().map(|r| r.id.clone()).as_deref(), Some("polled"));
         assert!(current().is_none());
     }
+
+    /// Collects what a subscriber writes.
+    #[derive(Clone, Default)]
+    struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The lines `format` writes for a warning inside a request and a line outside any.
+    fn lines_of<F>(format: F) -> Vec<String>
+    where
+        F: FormatEvent<tracing_subscriber::Registry, tracing_subscriber::fmt::format::DefaultFields>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let sink = Sink::default();
+        let writer = sink.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .event_format(format)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let request = Arc::new(Request { method: "POST".into(), path: "/a \"b\"".into(), id: "r-1".into() });
+            let entered = enter(Some(request));
+            tracing::warn!(attempts = 3u64, offset = -2i64, error = %"disk \"full\"", "could not store");
+            drop(entered);
+            tracing::info!("outside");
+        });
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        text.lines().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn text_lines_name_the_request_and_write_the_fields_as_tracing_does() {
+        let lines = lines_of(TextLines);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        let (time, rest) = lines[0].split_once(' ').unwrap();
+        assert!(chrono::DateTime::parse_from_rfc3339(time).is_ok(), "{time}");
+        assert_eq!(time.len(), "2026-12-03T08:43:21.622290Z".len());
+        assert_eq!(
+            rest,
+            " WARN request{method=POST path=/a \"b\" request_id=r-1}: packrelease::log_format::tests: \
+             could not store attempts=3 offset=-2 error=disk \"full\""
+        );
+        assert!(lines[1].ends_with("  INFO packrelease::log_format::tests: outside"), "{}", lines[1]);
+    }
+
+    #[test]
+    fn json_lines_are_objects_with_the_request_under_span() {
+        let lines = lines_of(JsonLines);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        let warning: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(warning["level"], "WARN");
+        assert_eq!(warning["target"], "packrelease::log_format::tests");
+        assert_eq!(
+            warning["fields"],
+            serde_json::json!({"message": "could not store", "attempts": 3, "offset": -2, "error": "disk \"full\""})
+        );
+        assert_eq!(
+            warning["span"],
+            serde_json::json!({"method": "POST", "path": "/a \"b\"", "request_id": "r-1", "name": "request"})
+        );
+        assert!(chrono::DateTime::parse_from_rfc3339(warning["timestamp"].as_str().unwrap()).is_ok());
+        let outside: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
+        assert_eq!(outside["fields"]["message"], "outside");
+        assert!(outside.get("span").is_none());
+    }
 }
