@@ -41,8 +41,8 @@ pub async fn request_context(
     let response = log_format::scoped(request.clone(), next.call(req)).await?;
     let status = response.status();
     if let Some(metrics) = metrics {
-        let request = response.request();
-        metrics.observe(request.match_pattern().as_deref(), request.method(), status, started.elapsed());
+        let served = response.request();
+        metrics.observe(served.match_pattern().as_deref(), served.method(), status, started.elapsed());
     }
     let is_problem = response
         .headers()
