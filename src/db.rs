@@ -3,10 +3,15 @@
 
 use std::time::{Duration, Instant};
 
-use diesel::connection::{AnsiTransactionManager, BoxableConnection, SimpleConnection, TransactionManager};
+use diesel::connection::{
+    AnsiTransactionManager, BoxableConnection, SimpleConnection, TransactionDepthChange, TransactionManager,
+    TransactionManagerStatus,
+};
 use diesel::migration::{Migration, MigrationMetadata, MigrationName, MigrationSource};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment};
+use diesel::sqlite::Sqlite;
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
@@ -205,6 +210,43 @@ impl DbConnection {
         }
     }
 
+    /// Reads in one snapshot. On SQLite a deferred transaction: its statements
+    /// see the same state and share one WAL read lock (taken once, not once per
+    /// statement). On PostgreSQL each statement runs on its own, as without it
+    /// (a transaction there would cost two more round trips). For reads only.
+    pub fn read_snapshot<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Self) -> Result<T, E>,
+        E: From<diesel::result::Error>,
+    {
+        let DbConnection::Sqlite(sqlite) = self else { return f(self) };
+        if Self::in_transaction(sqlite)? {
+            return f(self);
+        }
+        // Prepared once per connection (`batch_execute` would parse them every
+        // time); diesel's transaction manager is told, as by its own `BEGIN`.
+        SnapshotBegin.execute(sqlite)?;
+        change_depth(sqlite, TransactionDepthChange::IncreaseDepth)?;
+        let result = f(self);
+        let DbConnection::Sqlite(sqlite) = self else { unreachable!("still the SQLite connection") };
+        let ended = match &result {
+            Ok(_) => SnapshotCommit.execute(sqlite).map(drop),
+            Err(_) => Err(diesel::result::Error::RollbackTransaction),
+        };
+        match ended {
+            Ok(()) => change_depth(sqlite, TransactionDepthChange::DecreaseDepth)?,
+            // Should the rollback fail, the manager marks the connection
+            // broken and the pool discards it (`has_broken`).
+            Err(error) => {
+                let _ = <AnsiTransactionManager as TransactionManager<SqliteConnection>>::rollback_transaction(sqlite);
+                if result.is_ok() {
+                    return Err(error.into());
+                }
+            }
+        }
+        result
+    }
+
     fn in_transaction(sqlite: &mut SqliteConnection) -> QueryResult<bool> {
         let status =
             <AnsiTransactionManager as TransactionManager<SqliteConnection>>::transaction_manager_status_mut(sqlite);
@@ -216,6 +258,35 @@ impl DbConnection {
             DbConnection::Postgresql(_) => Backend::Postgres,
             DbConnection::Sqlite(_) => Backend::Sqlite,
         }
+    }
+}
+
+/// A statement of fixed text that diesel prepares once per connection and
+/// caches by its type.
+macro_rules! fixed_statement {
+    ($name:ident, $sql:literal) => {
+        #[derive(diesel::query_builder::QueryId)]
+        struct $name;
+
+        impl QueryFragment<Sqlite> for $name {
+            fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+                out.push_sql($sql);
+                Ok(())
+            }
+        }
+
+        impl RunQueryDsl<SqliteConnection> for $name {}
+    };
+}
+
+fixed_statement!(SnapshotBegin, "BEGIN");
+fixed_statement!(SnapshotCommit, "COMMIT");
+
+/// Tells diesel's transaction manager of a transaction begun or ended without it.
+fn change_depth(sqlite: &mut SqliteConnection, change: TransactionDepthChange) -> QueryResult<()> {
+    match <AnsiTransactionManager as TransactionManager<SqliteConnection>>::transaction_manager_status_mut(sqlite) {
+        TransactionManagerStatus::Valid(status) => status.change_transaction_depth(change),
+        TransactionManagerStatus::InError => Err(diesel::result::Error::BrokenTransactionManager),
     }
 }
 
@@ -491,6 +562,43 @@ fn disable_sqlite_memstatus() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether SQLite itself has a transaction open (diesel's manager aside).
+    fn sqlite_in_transaction(conn: &mut DbConnection) -> bool {
+        let DbConnection::Sqlite(sqlite) = conn else { unreachable!() };
+        // `BEGIN` fails inside a transaction.
+        match sqlite.batch_execute("BEGIN; ROLLBACK;") {
+            Ok(()) => false,
+            Err(_) => true,
+        }
+    }
+
+    #[test]
+    fn a_read_snapshot_ends_its_transaction_whatever_its_outcome() {
+        use diesel::sql_types::Integer;
+        let dir = tempfile::tempdir().unwrap();
+        let url = DatabaseUrl::parse(dir.path().join("snapshot.db").to_str().unwrap()).unwrap();
+        let mut conn = url.establish().unwrap();
+        for _ in 0..2 {
+            let read: QueryResult<i32> = conn.read_snapshot(|c| diesel::select(7.into_sql::<Integer>()).get_result(c));
+            assert_eq!(read, Ok(7));
+            assert!(!sqlite_in_transaction(&mut conn));
+            let failed: QueryResult<i32> = conn.read_snapshot(|_| Err(diesel::result::Error::NotFound));
+            assert_eq!(failed, Err(diesel::result::Error::NotFound));
+            assert!(!sqlite_in_transaction(&mut conn));
+        }
+        // Inside it, diesel knows of the transaction (a nested one is a savepoint)...
+        let nested: QueryResult<bool> = conn.read_snapshot(|c| {
+            let DbConnection::Sqlite(sqlite) = c else { unreachable!() };
+            let depth = DbConnection::in_transaction(sqlite)?;
+            c.transaction(|c| diesel::select(1.into_sql::<Integer>()).get_result::<i32>(c))?;
+            Ok(depth)
+        });
+        assert_eq!(nested, Ok(true));
+        // ... and a write transaction starts normally once it has ended.
+        conn.write_transaction(|c| c.batch_execute("CREATE TABLE t (x INTEGER)")).unwrap();
+        assert!(!sqlite_in_transaction(&mut conn));
+    }
 
     #[test]
     fn plain_paths_and_sqlite_urls_are_sqlite() {

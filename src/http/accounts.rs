@@ -108,7 +108,7 @@ pub async fn list_accounts(
 ) -> AppResult<web::Json<AccountList>> {
     let page = page.request()?;
     let kind = filter.kind;
-    let accounts = state.call(bearer, move |conn, ctx| service::list_accounts(conn, ctx, kind, &page)).await?;
+    let accounts = state.read(bearer, move |conn, ctx| service::list_accounts(conn, ctx, kind, &page)).await?;
     Ok(web::Json(accounts.into()))
 }
 
@@ -127,7 +127,7 @@ pub async fn get_account(
     id: web::Path<Uuid>,
 ) -> AppResult<web::Json<Account>> {
     let id = id.to_string();
-    let account = state.call(bearer, move |conn, ctx| service::get_account(conn, ctx, &id)).await?;
+    let account = state.read(bearer, move |conn, ctx| service::get_account(conn, ctx, &id)).await?;
     Ok(web::Json(account.into()))
 }
 
@@ -256,7 +256,7 @@ pub async fn list_tokens(
     page: web::Query<PageQuery>,
 ) -> AppResult<web::Json<TokenList>> {
     let (id, page) = (id.to_string(), page.request()?);
-    let tokens = state.call(bearer, move |conn, ctx| service::list_tokens(conn, ctx, &id, &page)).await?;
+    let tokens = state.read(bearer, move |conn, ctx| service::list_tokens(conn, ctx, &id, &page)).await?;
     Ok(web::Json(tokens.into()))
 }
 
@@ -275,7 +275,7 @@ pub async fn get_token(
     path: web::Path<(Uuid, Uuid)>,
 ) -> AppResult<web::Json<Token>> {
     let (id, token_id) = (path.0.to_string(), path.1.to_string());
-    let token = state.call(bearer, move |conn, ctx| service::get_token(conn, ctx, &id, &token_id)).await?;
+    let token = state.read(bearer, move |conn, ctx| service::get_token(conn, ctx, &id, &token_id)).await?;
     Ok(web::Json(token.into()))
 }
 

@@ -167,7 +167,7 @@ pub async fn list_components(
     filter: web::Query<ComponentFilter>,
 ) -> AppResult<web::Json<ComponentList>> {
     let (page, component_type) = (page.request()?, filter.component_type);
-    let list = state.call(bearer, move |conn, ctx| service::list_components(conn, ctx, component_type, &page)).await?;
+    let list = state.read(bearer, move |conn, ctx| service::list_components(conn, ctx, component_type, &page)).await?;
     Ok(web::Json(list.into()))
 }
 
@@ -186,7 +186,7 @@ pub async fn get_component(
     id: web::Path<Uuid>,
 ) -> AppResult<web::Json<Component>> {
     let id = id.to_string();
-    let component = state.call(bearer, move |conn, ctx| service::get_component(conn, ctx, &id)).await?;
+    let component = state.read(bearer, move |conn, ctx| service::get_component(conn, ctx, &id)).await?;
     Ok(web::Json(component.into()))
 }
 
@@ -252,7 +252,7 @@ pub async fn list_versions(
     filter: web::Query<VersionFilter>,
 ) -> AppResult<web::Json<VersionList>> {
     let (id, page, shareable) = (id.to_string(), page.request()?, filter.shareable);
-    let list = state.call(bearer, move |conn, ctx| service::list_versions(conn, ctx, &id, shareable, &page)).await?;
+    let list = state.read(bearer, move |conn, ctx| service::list_versions(conn, ctx, &id, shareable, &page)).await?;
     Ok(web::Json(list.into()))
 }
 
@@ -271,7 +271,7 @@ pub async fn get_version(
     path: web::Path<(Uuid, String)>,
 ) -> AppResult<web::Json<Version>> {
     let (id, version) = (path.0.to_string(), path.1.clone());
-    let version = state.call(bearer, move |conn, ctx| service::get_version(conn, ctx, &id, &version)).await?;
+    let version = state.read(bearer, move |conn, ctx| service::get_version(conn, ctx, &id, &version)).await?;
     Ok(web::Json(version.into()))
 }
 

@@ -176,7 +176,7 @@ pub async fn get_draft(
     id: web::Path<Uuid>,
 ) -> AppResult<web::Json<ReleaseDraft>> {
     let id = id.to_string();
-    let draft = state.call(bearer, move |conn, ctx| service::get_draft(conn, ctx, &id)).await?;
+    let draft = state.read(bearer, move |conn, ctx| service::get_draft(conn, ctx, &id)).await?;
     Ok(web::Json(draft.into()))
 }
 

@@ -132,7 +132,7 @@ pub async fn list_groups(
     page: web::Query<PageQuery>,
 ) -> AppResult<web::Json<AccountGroupList>> {
     let page = page.request()?;
-    let list = state.call(bearer, move |conn, ctx| service::list_groups(conn, ctx, &page)).await?;
+    let list = state.read(bearer, move |conn, ctx| service::list_groups(conn, ctx, &page)).await?;
     Ok(web::Json(list.into()))
 }
 
@@ -151,7 +151,7 @@ pub async fn get_group(
     id: web::Path<Uuid>,
 ) -> AppResult<web::Json<AccountGroup>> {
     let id = id.to_string();
-    let group = state.call(bearer, move |conn, ctx| service::get_group(conn, ctx, &id)).await?;
+    let group = state.read(bearer, move |conn, ctx| service::get_group(conn, ctx, &id)).await?;
     Ok(web::Json(group.into()))
 }
 
@@ -234,7 +234,7 @@ pub async fn list_group_members(
     page: web::Query<PageQuery>,
 ) -> AppResult<web::Json<AccountList>> {
     let (id, page) = (id.to_string(), page.request()?);
-    let list = state.call(bearer, move |conn, ctx| service::list_members(conn, ctx, &id, &page)).await?;
+    let list = state.read(bearer, move |conn, ctx| service::list_members(conn, ctx, &id, &page)).await?;
     Ok(web::Json(list.into()))
 }
 
@@ -299,7 +299,7 @@ pub async fn list_group_packs(
     page: web::Query<PageQuery>,
 ) -> AppResult<web::Json<GroupPackList>> {
     let (id, page) = (id.to_string(), page.request()?);
-    let list = state.call(bearer, move |conn, ctx| service::list_packs(conn, ctx, &id, &page)).await?;
+    let list = state.read(bearer, move |conn, ctx| service::list_packs(conn, ctx, &id, &page)).await?;
     Ok(web::Json(list.into()))
 }
 

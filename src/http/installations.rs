@@ -236,7 +236,7 @@ pub async fn list_installations(
     filter: web::Query<InstallationFilter>,
 ) -> AppResult<web::Json<InstallationList>> {
     let (id, page, pack) = (id.to_string(), page.request()?, filter.integration_pack_id.map(|p| p.to_string()));
-    let list = state.call(bearer, move |conn, ctx| service::list_installations(conn, ctx, &id, pack, &page)).await?;
+    let list = state.read(bearer, move |conn, ctx| service::list_installations(conn, ctx, &id, pack, &page)).await?;
     Ok(web::Json(list.into()))
 }
 
@@ -255,7 +255,7 @@ pub async fn get_installation(
     path: web::Path<(Uuid, Uuid)>,
 ) -> AppResult<web::Json<Installation>> {
     let (id, installation_id) = (path.0.to_string(), path.1.to_string());
-    let view = state.call(bearer, move |conn, ctx| service::get_installation(conn, ctx, &id, &installation_id)).await?;
+    let view = state.read(bearer, move |conn, ctx| service::get_installation(conn, ctx, &id, &installation_id)).await?;
     Ok(web::Json(view.into()))
 }
 
@@ -321,6 +321,6 @@ pub async fn list_pushes(
 ) -> AppResult<web::Json<PushList>> {
     let (id, page) = (id.to_string(), page.request()?);
     let outcome = filter.outcome;
-    let list = state.call(bearer, move |conn, ctx| release_service::pushes(conn, ctx, &id, outcome, &page)).await?;
+    let list = state.read(bearer, move |conn, ctx| release_service::pushes(conn, ctx, &id, outcome, &page)).await?;
     Ok(web::Json(list.into()))
 }

@@ -76,14 +76,38 @@ impl AppState {
         F: FnOnce(&mut DbConnection, &Ctx) -> AppResult<T> + Send + 'static,
         T: Send + 'static,
     {
+        self.as_caller(bearer, false, f).await
+    }
+
+    /// `call` for a read (the GETs): `f` and the token check see one snapshot
+    /// of the database (see `DbConnection::read_snapshot`). `f` must not write.
+    pub async fn read<T, F>(&self, bearer: Bearer, f: F) -> AppResult<T>
+    where
+        F: FnOnce(&mut DbConnection, &Ctx) -> AppResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.as_caller(bearer, true, f).await
+    }
+
+    async fn as_caller<T, F>(&self, bearer: Bearer, snapshot: bool, f: F) -> AppResult<T>
+    where
+        F: FnOnce(&mut DbConnection, &Ctx) -> AppResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
         let state = self.clone();
         self.blocking(move |conn| {
-            let now = state.clock.now();
-            let (caller, token_id) = auth::authenticate(conn, &state.settings, &bearer.token, now)?;
-            let ctx = Ctx { caller, token_id, now, time_zone: state.settings.release_time_zone };
-            match &bearer.claim {
-                Some(claim) => commit_with_work(conn, claim, |conn| f(conn, &ctx)),
-                None => f(conn, &ctx),
+            let run = |conn: &mut DbConnection| {
+                let now = state.clock.now();
+                let (caller, token_id) = auth::authenticate(conn, &state.settings, &bearer.token, now)?;
+                let ctx = Ctx { caller, token_id, now, time_zone: state.settings.release_time_zone };
+                match &bearer.claim {
+                    Some(claim) => commit_with_work(conn, claim, |conn| f(conn, &ctx)),
+                    None => f(conn, &ctx),
+                }
+            };
+            match snapshot {
+                true => conn.read_snapshot(run),
+                false => run(conn),
             }
         })
         .await

@@ -218,7 +218,7 @@ pub async fn get_pack(
     id: web::Path<Uuid>,
 ) -> AppResult<web::Json<IntegrationPack>> {
     let id = id.to_string();
-    let pack = state.call(bearer, move |conn, ctx| service::get_pack(conn, ctx, &id)).await?;
+    let pack = state.read(bearer, move |conn, ctx| service::get_pack(conn, ctx, &id)).await?;
     Ok(web::Json(pack.into()))
 }
 
@@ -318,7 +318,7 @@ pub async fn list_members(
     page: web::Query<PageQuery>,
 ) -> AppResult<web::Json<PackComponentList>> {
     let (id, page) = (id.to_string(), page.request()?);
-    let list = state.call(bearer, move |conn, ctx| service::list_members(conn, ctx, &id, &page)).await?;
+    let list = state.read(bearer, move |conn, ctx| service::list_members(conn, ctx, &id, &page)).await?;
     Ok(web::Json(list.into()))
 }
 
@@ -337,7 +337,7 @@ pub async fn get_member(
     path: web::Path<(Uuid, Uuid)>,
 ) -> AppResult<web::Json<PackComponent>> {
     let (id, component_id) = (path.0.to_string(), path.1.to_string());
-    let member = state.call(bearer, move |conn, ctx| service::get_member(conn, ctx, &id, &component_id)).await?;
+    let member = state.read(bearer, move |conn, ctx| service::get_member(conn, ctx, &id, &component_id)).await?;
     Ok(web::Json(member.into()))
 }
 

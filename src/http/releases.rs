@@ -380,7 +380,7 @@ pub async fn list_pack_releases(
 ) -> AppResult<web::Json<ReleaseList>> {
     let page = page.request()?;
     let filter = ListFilter { pack: Some(id.to_string()), status: filter.status, due_from: None, due_before: None };
-    let list = state.call(bearer, move |conn, ctx| service::list(conn, ctx, filter, &page)).await?;
+    let list = state.read(bearer, move |conn, ctx| service::list(conn, ctx, filter, &page)).await?;
     Ok(web::Json(list.into()))
 }
 
@@ -407,7 +407,7 @@ pub async fn list_releases(
         due_from: filter.due_from,
         due_before: filter.due_before,
     };
-    let list = state.call(bearer, move |conn, ctx| service::list(conn, ctx, filter, &page)).await?;
+    let list = state.read(bearer, move |conn, ctx| service::list(conn, ctx, filter, &page)).await?;
     Ok(web::Json(list.into()))
 }
 
@@ -426,7 +426,7 @@ pub async fn get_release(
     id: web::Path<Uuid>,
 ) -> AppResult<web::Json<Release>> {
     let id = id.to_string();
-    let release = state.call(bearer, move |conn, ctx| service::get_release(conn, ctx, &id)).await?;
+    let release = state.read(bearer, move |conn, ctx| service::get_release(conn, ctx, &id)).await?;
     Ok(web::Json(release.into()))
 }
 
@@ -518,7 +518,7 @@ pub async fn release_schedule(
             )])
         })?),
     };
-    let (items, next) = state.call(bearer, move |conn, ctx| service::upcoming(conn, ctx, after, limit)).await?;
+    let (items, next) = state.read(bearer, move |conn, ctx| service::upcoming(conn, ctx, after, limit)).await?;
     Ok(web::Json(ReleaseList {
         items: items.into_iter().map(Release::from).collect(),
         next_cursor: next.map(|c| format!("{}_{}", c.due_at.and_utc().timestamp_micros(), c.id)),

@@ -343,6 +343,6 @@ pub async fn list_reports(
     let page = page.request()?;
     let id = id.to_string();
     let outcome = filter.outcome;
-    let list = state.call(bearer, move |conn, ctx| service::reports(conn, ctx, &id, outcome, &page)).await?;
+    let list = state.read(bearer, move |conn, ctx| service::reports(conn, ctx, &id, outcome, &page)).await?;
     Ok(web::Json(list.into()))
 }

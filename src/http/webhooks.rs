@@ -306,7 +306,7 @@ pub async fn list_endpoints(
     page: web::Query<PageQuery>,
 ) -> AppResult<web::Json<WebhookEndpointList>> {
     let (id, page) = (id.to_string(), page.request()?);
-    let endpoints = state.call(bearer, move |conn, ctx| service::list_endpoints(conn, ctx, &id, &page)).await?;
+    let endpoints = state.read(bearer, move |conn, ctx| service::list_endpoints(conn, ctx, &id, &page)).await?;
     Ok(web::Json(endpoints.into()))
 }
 
@@ -323,7 +323,7 @@ pub async fn get_endpoint(
     path: web::Path<(Uuid, Uuid)>,
 ) -> AppResult<web::Json<WebhookEndpoint>> {
     let (id, endpoint_id) = (path.0.to_string(), path.1.to_string());
-    let view = state.call(bearer, move |conn, ctx| service::get_endpoint(conn, ctx, &id, &endpoint_id)).await?;
+    let view = state.read(bearer, move |conn, ctx| service::get_endpoint(conn, ctx, &id, &endpoint_id)).await?;
     Ok(web::Json(view.into()))
 }
 
@@ -481,7 +481,7 @@ pub async fn get_delivery(
     id: web::Path<String>,
 ) -> AppResult<web::Json<WebhookDelivery>> {
     let id = delivery_id(&id)?;
-    let delivery = state.call(bearer, move |conn, ctx| service::get_delivery(conn, ctx, &id)).await?;
+    let delivery = state.read(bearer, move |conn, ctx| service::get_delivery(conn, ctx, &id)).await?;
     Ok(web::Json(delivery.into()))
 }
 
@@ -521,7 +521,7 @@ pub async fn list_release_deliveries(
 ) -> AppResult<web::Json<WebhookDeliveryList>> {
     let (id, page, status) = (id.to_string(), delivery_page(&page)?, filter.status);
     let deliveries =
-        state.call(bearer, move |conn, ctx| service::release_deliveries(conn, ctx, &id, status, &page)).await?;
+        state.read(bearer, move |conn, ctx| service::release_deliveries(conn, ctx, &id, status, &page)).await?;
     Ok(web::Json(deliveries.into()))
 }
 
@@ -603,7 +603,7 @@ pub async fn list_events(
         None => None,
     };
     let types: Vec<EventType> = query.event_type.into_iter().collect();
-    let page = state.call(bearer, move |conn, ctx| service::feed(conn, ctx, &id, after, &types, limit)).await?;
+    let page = state.read(bearer, move |conn, ctx| service::feed(conn, ctx, &id, after, &types, limit)).await?;
     let items = page
         .items
         .into_iter()

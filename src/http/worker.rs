@@ -134,7 +134,7 @@ pub async fn list_workers(
     page: web::Query<PageQuery>,
 ) -> AppResult<web::Json<WorkerList>> {
     let page = page.request()?;
-    let (list, now) = state.call(bearer, move |conn, ctx| Ok((service::workers(conn, ctx, &page)?, ctx.now))).await?;
+    let (list, now) = state.read(bearer, move |conn, ctx| Ok((service::workers(conn, ctx, &page)?, ctx.now))).await?;
     Ok(web::Json(WorkerList {
         items: list.items.into_iter().map(|h| status(h, now)).collect(),
         next_cursor: list.next_cursor,
