@@ -17,6 +17,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use actix_web::http::Method;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
@@ -29,7 +30,7 @@ use crate::domain::text::{self, Fraction};
 /// The request a log line belongs to.
 #[derive(Debug)]
 pub struct Request {
-    pub method: String,
+    pub method: Method,
     pub path: String,
     pub id: String,
 }
@@ -176,8 +177,15 @@ where
             }
         }
         if let Some(request) = current() {
-            let pieces =
-                ["request{method=", &request.method, " path=", &request.path, " request_id=", &request.id, "}: "];
+            let pieces = [
+                "request{method=",
+                request.method.as_str(),
+                " path=",
+                &request.path,
+                " request_id=",
+                &request.id,
+                "}: ",
+            ];
             for piece in pieces {
                 writer.write_str(piece)?;
             }
@@ -253,7 +261,7 @@ where
             write!(
                 writer,
                 ",\"span\":{{\"method\":{},\"path\":{},\"request_id\":{},\"name\":\"request\"}}",
-                json(&request.method),
+                json(request.method.as_str()),
                 json(&request.path),
                 json(&request.id)
             )?;
@@ -267,7 +275,7 @@ mod tests {
     use super::*;
 
     fn request(id: &str) -> Arc<Request> {
-        Arc::new(Request { method: "GET".into(), path: "/healthz".into(), id: id.into() })
+        Arc::new(Request { method: Method::GET, path: "/healthz".into(), id: id.into() })
     }
 
     #[test]
@@ -321,7 +329,7 @@ mod tests {
             .event_format(format)
             .finish();
         tracing::subscriber::with_default(subscriber, || {
-            let request = Arc::new(Request { method: "POST".into(), path: "/a \"b\"".into(), id: "r-1".into() });
+            let request = Arc::new(Request { method: Method::POST, path: "/a \"b\"".into(), id: "r-1".into() });
             let entered = enter(Some(request));
             tracing::warn!(attempts = 3u64, offset = -2i64, error = %"disk \"full\"", "could not store");
             drop(entered);

@@ -49,13 +49,17 @@ impl Checks {
 
 /// Lower-case hexadecimal, as tokens, fingerprints and entity tags are written.
 pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    // Bytes, not chars: pushing a char to a String encodes it each time.
-    let mut hex = Vec::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        hex.extend_from_slice(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]);
-    }
+    let mut hex = vec![0; bytes.len() * 2];
+    hex_into(bytes, &mut hex);
     String::from_utf8(hex).unwrap_or_default()
+}
+
+/// Writes `bytes` in lowercase hex into `out`, which holds twice as many.
+pub fn hex_into(bytes: &[u8], out: &mut [u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (b, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+        pair.copy_from_slice(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]);
+    }
 }
 
 /// How many digits of a second's fraction an RFC 3339 time shows.

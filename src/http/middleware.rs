@@ -32,7 +32,7 @@ pub async fn request_context(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let request = Arc::new(log_format::Request {
-        method: req.method().to_string(),
+        method: req.method().clone(),
         path: req.path().to_string(),
         id: request_id(&req),
     });

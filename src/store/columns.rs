@@ -23,15 +23,22 @@ use crate::domain::StoredWord;
 
 macro_rules! text_columns {
     ($($type:ty),+ $(,)?) => {$(
-        impl<DB> FromSql<Text, DB> for $type
-        where
-            DB: Backend,
-            String: FromSql<Text, DB>,
-        {
-            fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
-                let raw = String::from_sql(bytes)?;
-                <$type as StoredWord>::parse(&raw)
-                    .ok_or_else(|| format!("unknown {} {raw:?} in the database", <$type as StoredWord>::WHAT).into())
+        // Read in place, not copied into a String first.
+        impl FromSql<Text, Sqlite> for $type {
+            fn from_sql(mut value: <Sqlite as Backend>::RawValue<'_>) -> deserialize::Result<Self> {
+                word(value.read_text())
+            }
+        }
+
+        impl FromSql<Text, Pg> for $type {
+            fn from_sql(value: <Pg as Backend>::RawValue<'_>) -> deserialize::Result<Self> {
+                word(std::str::from_utf8(value.as_bytes())?)
+            }
+        }
+
+        impl FromSql<Text, MultiBackend> for $type {
+            fn from_sql(value: <MultiBackend as Backend>::RawValue<'_>) -> deserialize::Result<Self> {
+                value.from_sql::<Self, Text>()
             }
         }
 
@@ -62,6 +69,11 @@ text_columns!(
     ReleaseStatus,
     Schedule
 );
+
+/// The enum of a stored word; a word it does not know fails the read.
+fn word<T: StoredWord>(raw: &str) -> deserialize::Result<T> {
+    T::parse(raw).ok_or_else(|| format!("unknown {} {raw:?} in the database", T::WHAT).into())
+}
 
 /// A non-null `Timestamp` column as read back, through
 /// `#[diesel(deserialize_as = Stamp)]` on a `NaiveDateTime` field.
@@ -132,6 +144,27 @@ mod tests {
     use chrono::{NaiveDate, NaiveDateTime, Timelike};
 
     use super::parse_written;
+
+    #[test]
+    fn stored_words_read_back_as_their_enum_and_an_unknown_word_fails_the_read() {
+        use diesel::prelude::*;
+        use diesel::sql_types::Text;
+
+        use crate::db::DbConnection;
+        use crate::domain::pack::InstallationType;
+
+        let sqlite = diesel::sqlite::SqliteConnection::establish(":memory:").unwrap();
+        let mut conn = DbConnection::Sqlite(sqlite);
+        let read = |conn: &mut DbConnection, word: &str| {
+            diesel::select(word.into_sql::<Text>()).get_result::<InstallationType>(conn)
+        };
+        assert_eq!(read(&mut conn, "multiple").unwrap(), InstallationType::Multiple);
+        let DbConnection::Sqlite(inner) = &mut conn else { unreachable!() };
+        let single = diesel::select("single".into_sql::<Text>()).get_result::<InstallationType>(inner);
+        assert_eq!(single.unwrap(), InstallationType::Single);
+        let error = format!("{:?}", read(&mut conn, "several").unwrap_err());
+        assert!(error.contains("unknown installation type") && error.contains("several"), "{error}");
+    }
 
     fn at(text: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(text, "%F %T%.f").unwrap()
