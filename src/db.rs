@@ -229,20 +229,16 @@ impl DbConnection {
         change_depth(sqlite, TransactionDepthChange::IncreaseDepth)?;
         let result = f(self);
         let DbConnection::Sqlite(sqlite) = self else { unreachable!("still the SQLite connection") };
-        let ended = match &result {
-            Ok(_) => SnapshotCommit.execute(sqlite).map(drop),
-            Err(_) => Err(diesel::result::Error::RollbackTransaction),
-        };
-        match ended {
-            Ok(()) => change_depth(sqlite, TransactionDepthChange::DecreaseDepth)?,
-            // Should the rollback fail, the manager marks the connection
-            // broken and the pool discards it (`has_broken`).
-            Err(error) => {
-                let _ = <AnsiTransactionManager as TransactionManager<SqliteConnection>>::rollback_transaction(sqlite);
-                if result.is_ok() {
-                    return Err(error.into());
-                }
-            }
+        // Should a rollback fail, the manager marks the connection broken and
+        // the pool discards it (`has_broken`).
+        let rollback = <AnsiTransactionManager as TransactionManager<SqliteConnection>>::rollback_transaction;
+        if result.is_err() {
+            let _ = rollback(sqlite);
+        } else if let Err(error) = SnapshotCommit.execute(sqlite) {
+            let _ = rollback(sqlite);
+            return Err(error.into());
+        } else {
+            change_depth(sqlite, TransactionDepthChange::DecreaseDepth)?;
         }
         result
     }
