@@ -137,13 +137,14 @@ pub struct TextLines;
 /// `fields` (with `message`), `target`, and the request under `span`.
 pub struct JsonLines;
 
-fn level_colour(level: &Level) -> &'static str {
+/// A text line's level, right-aligned in five columns, and its colour.
+fn level_words(level: &Level) -> (&'static str, &'static str) {
     match *level {
-        Level::ERROR => "\x1b[31m",
-        Level::WARN => "\x1b[33m",
-        Level::INFO => "\x1b[32m",
-        Level::DEBUG => "\x1b[34m",
-        Level::TRACE => "\x1b[35m",
+        Level::ERROR => ("ERROR", "\x1b[31m"),
+        Level::WARN => (" WARN", "\x1b[33m"),
+        Level::INFO => (" INFO", "\x1b[32m"),
+        Level::DEBUG => ("DEBUG", "\x1b[34m"),
+        Level::TRACE => ("TRACE", "\x1b[35m"),
     }
 }
 
@@ -160,15 +161,9 @@ where
         }
         write_now(&mut writer)?;
         // Written piece by piece: `write!` costs the formatting machinery per line.
-        let level = match *meta.level() {
-            Level::ERROR => "ERROR",
-            Level::WARN => " WARN",
-            Level::INFO => " INFO",
-            Level::DEBUG => "DEBUG",
-            Level::TRACE => "TRACE",
-        };
+        let (level, colour) = level_words(meta.level());
         if ansi {
-            for piece in ["\x1b[0m ", level_colour(meta.level()), level, "\x1b[0m "] {
+            for piece in ["\x1b[0m ", colour, level, "\x1b[0m "] {
                 writer.write_str(piece)?;
             }
         } else {
